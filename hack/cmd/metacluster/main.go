@@ -1,0 +1,83 @@
+// Command taowa-metacluster runs taowa's local meta cluster: `up`, `down` and `status`, plus the
+// volume provisioner daemon the cluster starts (`provisioner`) and `images`, which builds image
+// tarballs and loads them into the cluster.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/taowa/taowa/hack/metacluster"
+)
+
+const usage = `usage: taowa-metacluster <command>
+
+commands:
+  up            bring the meta cluster up (idempotent; recovers from a killed run)
+  down          remove the meta cluster and everything it created
+  status        show the daemons and whether the cluster is healthy
+  images REF=BINARY[:USER] ...
+                build single-binary images and import them into the cluster
+  provisioner   run the local-path volume provisioner (started by up)
+
+environment: TAOWA_STATE (state, default /var/lib/taowa-meta), TAOWA_CACHE (built binaries,
+default ~/.cache/taowa), KUBERNETES_VERSION, ETCD_VERSION, COREDNS_VERSION.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := metacluster.DefaultConfig()
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "up":
+		err = metacluster.Up(ctx, cfg, os.Stdout)
+	case "down":
+		err = metacluster.Down(cfg, os.Stdout)
+	case "status":
+		err = metacluster.Status(ctx, cfg, os.Stdout)
+	case "images":
+		err = importImages(cfg, args)
+	case "provisioner":
+		fs := flag.NewFlagSet("provisioner", flag.ExitOnError)
+		kubeconfig := fs.String("kubeconfig", cfg.KubeconfigPath(), "kubeconfig of the meta cluster")
+		volumes := fs.String("volumes", "", "directory that holds the volumes")
+		_ = fs.Parse(args)
+		err = metacluster.RunProvisioner(ctx, *kubeconfig, *volumes)
+	default:
+		fmt.Fprintf(os.Stderr, "taowa-metacluster: unknown command %q\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "taowa-metacluster %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+// importImages takes REF=BINARY[:USER] arguments: each binary becomes a one-file image that runs it.
+func importImages(cfg metacluster.Config, args []string) error {
+	var images []metacluster.Image
+	for _, a := range args {
+		ref, src, ok := strings.Cut(a, "=")
+		if !ok {
+			return fmt.Errorf("argument %q: want REF=BINARY[:USER]", a)
+		}
+		src, user, _ := strings.Cut(src, ":")
+		if user == "" {
+			user = "65532"
+		}
+		images = append(images, metacluster.BinaryImage(ref, src, "/"+baseName(src), user))
+	}
+	return cfg.BuildAndImport(images...)
+}
+
+func baseName(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }

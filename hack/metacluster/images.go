@@ -1,0 +1,235 @@
+package metacluster
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// Image describes a single-layer image built from files on this machine, the way the project
+// provides every image without a registry or a Docker engine.
+type Image struct {
+	Ref        string // upstream name, e.g. registry.k8s.io/kube-apiserver:v1.37.2
+	Files      []ImageFile
+	Entrypoint []string
+	User       string
+}
+
+// ImageFile is one file of an image: a copy of Src, or a symlink to Link when Src is empty.
+type ImageFile struct {
+	Path string // absolute path inside the image
+	Src  string
+	Link string
+	Mode int64
+}
+
+// BinaryImage is an image holding one static binary at path, run as the given user.
+func BinaryImage(ref, src, path, user string) Image {
+	return Image{Ref: ref, Files: []ImageFile{{Path: path, Src: src, Mode: 0o755}}, Entrypoint: []string{path}, User: user}
+}
+
+// Tarball returns an image tarball for img, building it unless the cache holds one for the same
+// inputs. Builds are reproducible (no timestamps), so the same inputs give the same image digest.
+func (c Config) Tarball(img Image) (string, error) {
+	key, err := img.key()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(c.CacheDir, "images", key+".tar")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	layerTar, err := img.layer()
+	if err != nil {
+		return "", err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", img.Ref, err)
+	}
+	image, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", img.Ref, err)
+	}
+	cfg, err := image.ConfigFile()
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", img.Ref, err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", "amd64"
+	cfg.Config = v1.Config{
+		Entrypoint: img.Entrypoint,
+		User:       img.User,
+		Env:        []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
+	}
+	if image, err = mutate.ConfigFile(image, cfg); err != nil {
+		return "", fmt.Errorf("image %s: %w", img.Ref, err)
+	}
+	tag, err := name.NewTag(img.Ref)
+	if err != nil {
+		return "", fmt.Errorf("image name %q: %w", img.Ref, err)
+	}
+	tmp := path + ".tmp"
+	if err := tarball.WriteToFile(tmp, tag, image); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("write image %s: %w", img.Ref, err)
+	}
+	return path, os.Rename(tmp, path)
+}
+
+// key hashes everything the image is made of: its description and the content of its files.
+func (img Image) key() (string, error) {
+	h := sha256.New()
+	desc, _ := json.Marshal(img)
+	h.Write(desc)
+	for _, f := range img.Files {
+		if f.Src == "" {
+			continue
+		}
+		in, err := os.Open(f.Src)
+		if err != nil {
+			return "", fmt.Errorf("image %s: %w", img.Ref, err)
+		}
+		_, err = io.Copy(h, in)
+		in.Close()
+		if err != nil {
+			return "", fmt.Errorf("image %s: read %s: %w", img.Ref, f.Src, err)
+		}
+	}
+	return strings.NewReplacer("/", "_", ":", "_").Replace(img.Ref) + "-" + hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// layer writes the image's files as one tar, with parent directories and a /tmp.
+func (img Image) layer() ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dirs := map[string]bool{"tmp": true}
+	for _, f := range img.Files {
+		for d := filepath.Dir(strings.TrimPrefix(f.Path, "/")); d != "."; d = filepath.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	sorted := make([]string, 0, len(dirs))
+	for d := range dirs {
+		sorted = append(sorted, d)
+	}
+	sort.Strings(sorted)
+	for _, d := range sorted {
+		mode := int64(0o755)
+		if d == "tmp" {
+			mode = 0o1777
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: mode}); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range img.Files {
+		hdr := &tar.Header{Name: strings.TrimPrefix(f.Path, "/"), Mode: f.Mode}
+		if f.Src == "" {
+			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, f.Link, 0o777
+			if err := tw.WriteHeader(hdr); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		data, err := os.ReadFile(f.Src)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", img.Ref, err)
+		}
+		hdr.Typeflag, hdr.Size = tar.TypeReg, int64(len(data))
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Import loads image tarballs into containerd's k8s.io namespace, where the kubelet finds them
+// under their upstream names.
+func (c Config) Import(tarballs ...string) error {
+	for _, t := range tarballs {
+		out, err := exec.Command("ctr", "--address", c.ContainerdSocket(), "--namespace", "k8s.io",
+			"images", "import", "--no-unpack=false", t).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("import %s: %w: %s", t, err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+// BuildAndImport builds the images (or takes them from the cache) and imports them.
+func (c Config) BuildAndImport(images ...Image) error {
+	var tars []string
+	for _, img := range images {
+		t, err := c.Tarball(img)
+		if err != nil {
+			return err
+		}
+		tars = append(tars, t)
+	}
+	return c.Import(tars...)
+}
+
+// clusterImages are the images the cluster itself runs: the Pod sandbox, CoreDNS, and busybox for
+// tests and debugging.
+func (c Config) clusterImages() ([]Image, error) {
+	busybox, err := busyboxImage()
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return []Image{
+		// The Makefile builds hack/cmd/pause next to this program.
+		BinaryImage(PauseImage, filepath.Join(filepath.Dir(self), "pause"), "/pause", "65535"),
+		BinaryImage("registry.k8s.io/coredns/coredns:"+c.CoreDNSVersion, c.CoreDNSBin(), "/coredns", "65532"),
+		busybox,
+	}, nil
+}
+
+// busyboxImage is Debian's static busybox with a symlink per applet.
+func busyboxImage() (Image, error) {
+	bin, err := exec.LookPath("busybox")
+	if err != nil {
+		return Image{}, fmt.Errorf("busybox not found (hack/install-deps.sh installs busybox-static): %w", err)
+	}
+	out, err := exec.Command(bin, "--list-full").Output()
+	if err != nil {
+		return Image{}, fmt.Errorf("busybox --list-full: %w", err)
+	}
+	img := Image{Ref: BusyboxImage, Entrypoint: []string{"/bin/sh"}, Files: []ImageFile{{Path: "/bin/busybox", Src: bin, Mode: 0o755}}}
+	for _, applet := range strings.Fields(string(out)) {
+		if applet != "bin/busybox" {
+			img.Files = append(img.Files, ImageFile{Path: "/" + applet, Link: "/bin/busybox"})
+		}
+	}
+	return img, nil
+}
