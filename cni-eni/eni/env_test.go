@@ -209,11 +209,12 @@ func (e *testEnv) conf(overrides map[string]any) []byte {
 	return data
 }
 
-// invocation is one execution of the plugin binary.
+// invocation is one execution of a plugin binary, by default eni's.
 type invocation struct {
 	command, containerID, netns, ifName string
 	conf                                []byte
 	env                                 []string
+	binary, cniPath                     string
 }
 
 func (p *pod) invocation(command string, conf []byte) invocation {
@@ -223,13 +224,16 @@ func (p *pod) invocation(command string, conf []byte) invocation {
 // start runs the plugin binary in the node namespace, as the runtime would
 // on the node.
 func (e *testEnv) start(inv invocation, stdout, stderr *bytes.Buffer) (*exec.Cmd, error) {
-	cmd := exec.Command(pluginBinary)
+	if inv.binary == "" {
+		inv.binary, inv.cniPath = pluginBinary, filepath.Dir(pluginBinary)
+	}
+	cmd := exec.Command(inv.binary)
 	cmd.Env = append([]string{
 		"CNI_COMMAND=" + inv.command,
 		"CNI_CONTAINERID=" + inv.containerID,
 		"CNI_NETNS=" + inv.netns,
 		"CNI_IFNAME=" + inv.ifName,
-		"CNI_PATH=" + filepath.Dir(pluginBinary),
+		"CNI_PATH=" + inv.cniPath,
 	}, inv.env...)
 	cmd.Stdin = bytes.NewReader(inv.conf)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
