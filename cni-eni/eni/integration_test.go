@@ -291,3 +291,16 @@ func TestVersion(t *testing.T) {
 	require.Contains(t, string(out), `"1.1.0"`)
 	require.Contains(t, string(out), `"0.4.0"`)
 }
+
+func TestAddRollsBackAfterMove(t *testing.T) {
+	e := newTestEnv(t, 1)
+	p := e.newPod(1)
+	// The sandbox already has an eth1: the ENI gets moved in, but the
+	// rename fails there, so ADD must bring it back.
+	require.NoError(t, p.netns.Do(func(ns.NetNS) error {
+		return netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth1"}, PeerName: "eth1-peer"})
+	}))
+	_, err := e.run(p.invocation("ADD", e.conf(nil)))
+	requireCNIError(t, err, types.ErrInternal, "as eth1")
+	e.requireAllHome()
+}

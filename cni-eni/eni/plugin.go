@@ -64,18 +64,19 @@ func openSession(ctx context.Context, conf *NetConf) (*session, error) {
 	if err != nil {
 		return nil, types.NewError(types.ErrTryAgainLater, "take the node ENI lock", err.Error())
 	}
-	inv, err := store.LoadInventory()
-	if err == nil {
-		var allocs *inventory.Allocations
-		if allocs, err = store.LoadAllocations(); err == nil {
-			return &session{store: store, inv: inv, allocs: allocs, unlock: unlock}, nil
-		}
+	s := &session{store: store, unlock: unlock}
+	if s.inv, err = store.LoadInventory(); err == nil {
+		s.allocs, err = store.LoadAllocations()
 	}
-	unlock()
-	return nil, types.NewError(types.ErrIOFailure, "read the node ENI state", err.Error())
+	if err != nil {
+		unlock()
+		return nil, types.NewError(types.ErrIOFailure, "read the node ENI state", err.Error())
+	}
+	return s, nil
 }
 
-func (s *session) close() { s.unlock() }
+// close releases the node lock; the kernel would drop it at exit anyway.
+func (s *session) close() { _ = s.unlock() }
 
 func (s *session) eni(id string) *inventory.ENI {
 	for i := range s.inv.ENIs {
@@ -122,7 +123,7 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 			return fmt.Errorf("release ENI %s of the previous attempt: %w", id, err)
 		}
 	}
-	eni, hostLink, err := p.pickFree(s, selector)
+	eni, hostLink, err := s.pickFree(selector)
 	if err != nil {
 		return err
 	}
@@ -157,7 +158,7 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 // pickFree returns the first unallocated ENI matching selector whose link
 // is on the node. ENIs missing from the node (detached, or lost with a
 // sandbox) are skipped until the agent brings them back.
-func (p *Plugin) pickFree(s *session, selector Selector) (*inventory.ENI, netlink.Link, error) {
+func (s *session) pickFree(selector Selector) (*inventory.ENI, netlink.Link, error) {
 	matching, held, missing := 0, 0, 0
 	for i := range s.inv.ENIs {
 		eni := &s.inv.ENIs[i]

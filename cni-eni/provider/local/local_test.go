@@ -1,0 +1,84 @@
+package local
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+
+	"github.com/taowa/taowa/cni-eni/internal/namedns"
+	"github.com/taowa/taowa/cni-eni/inventory"
+)
+
+func TestCreateAndDelete(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+	suffix := make([]byte, 3)
+	_, _ = rand.Read(suffix)
+	prefix := "enitest-" + hex.EncodeToString(suffix)
+	node, err := namedns.Create(prefix + "-node")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		node.Close()
+		require.NoError(t, namedns.Delete(prefix+"-node"))
+	})
+	inventoryPath := filepath.Join(t.TempDir(), "inventory.json")
+	config := func(name, subnetID, subnet, enis string) Config {
+		return Config{
+			Name: prefix + "-" + name, NodeNetNS: node.Path(), VPCID: "vpc-1", SubnetID: subnetID,
+			VPCCIDR: netip.MustParsePrefix("10.240.0.0/16"), Subnet: netip.MustParsePrefix(subnet),
+			ENIs: 2, ENINamePrefix: enis, InventoryPath: inventoryPath,
+		}
+	}
+	a, b := config("a", "subnet-a", "10.240.1.0/24", "enia"), config("b", "subnet-b", "10.240.2.0/24", "enib")
+	t.Cleanup(func() { require.NoError(t, Delete(a)); require.NoError(t, Delete(b)) })
+
+	enisA, err := Create(a)
+	require.NoError(t, err)
+	_, err = Create(b)
+	require.NoError(t, err)
+	require.Equal(t, "10.240.1.10/24", enisA[0].Address.String())
+	require.Equal(t, "10.240.1.11/24", enisA[1].Address.String())
+	require.Equal(t, "10.240.1.1", enisA[0].Gateway.String())
+
+	inv, err := inventory.NewStore(inventoryPath).LoadInventory()
+	require.NoError(t, err)
+	require.Len(t, inv.ENIs, 4)
+	require.NoError(t, node.Do(func(ns.NetNS) error {
+		for _, eni := range inv.ENIs {
+			link, err := netlink.LinkByName(eni.HostIfName)
+			require.NoError(t, err)
+			require.Equal(t, eni.MAC.String(), link.Attrs().HardwareAddr.String())
+		}
+		return nil
+	}))
+
+	_, err = Create(a)
+	require.Error(t, err, "the VPC namespace name is taken")
+	inv, err = inventory.NewStore(inventoryPath).LoadInventory()
+	require.NoError(t, err)
+	require.Len(t, inv.ENIs, 4, "a failed Create leaves the existing VPC alone")
+
+	require.NoError(t, Delete(a))
+	inv, err = inventory.NewStore(inventoryPath).LoadInventory()
+	require.NoError(t, err)
+	require.Len(t, inv.ENIs, 2)
+	require.Equal(t, "subnet-b", inv.ENIs[0].SubnetID)
+	_, err = os.Stat(namedns.Path(a.Name))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	require.NoError(t, Delete(a), "Delete is idempotent")
+}
+
+func TestConfigValidation(t *testing.T) {
+	_, err := Create(Config{Name: "enitest-x", VPCID: "v", SubnetID: "s",
+		VPCCIDR: netip.MustParsePrefix("10.240.0.0/16"), Subnet: netip.MustParsePrefix("10.240.1.0/28"),
+		ENIs: 8, InventoryPath: "/nonexistent/inventory.json"})
+	require.ErrorContains(t, err, "too small")
+}
