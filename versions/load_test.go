@@ -77,6 +77,7 @@ func TestLoadRejects(t *testing.T) {
 		{"bad lock", `locked: {from: "1.37"`, `locked: {from: "1"`, "locked.from"},
 		{"rename to both", "toGate: InitialCorruptCheck,", "toGate: InitialCorruptCheck, to: x,", "exactly one of to and toGate"},
 		{"rename without in", `toGate: InitialCorruptCheck, in: "3.6"`, `toGate: InitialCorruptCheck`, "in"},
+		{"required gate not boolean", `{gate: InitialCorruptCheck, value: "true"}`, `{gate: InitialCorruptCheck, value: "on"}`, `value "on" is not true or false`},
 		{"required both", `{gate: InitialCorruptCheck, value: "true"}`, `{gate: InitialCorruptCheck, flag: x}`, "exactly one of flag and gate"},
 		{"required unknown to a release", `{gate: InitialCorruptCheck, value: "true"}`, `{flag: watch-progress-notify-interval, value: 5s}`, "required flag --watch-progress-notify-interval is unknown to etcd 3.5.24 (Kubernetes 1.36.0)"},
 	} {

@@ -11,6 +11,7 @@ import (
 	_ "embed"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -256,6 +257,9 @@ func loadComponent(c Component, row componentRow, gateSets map[string][]gateRow)
 		s := requiredSetting{Setting: Setting{Name: r.Flag}, value: r.Value}
 		if r.Gate != "" {
 			s.Setting = Setting{Name: r.Gate, Gate: true}
+			if _, err := strconv.ParseBool(r.Value); err != nil {
+				return nil, fmt.Errorf("required[%d]: feature gate %s: value %q is not true or false", i, r.Gate, r.Value)
+			}
 		}
 		spec.required = append(spec.required, s)
 	}

@@ -1,0 +1,29 @@
+package postrender
+
+// The contract between charts/tenant-master and the post-renderer. The chart's _helpers.tpl
+// writes these keys; a test there compares them with these constants.
+//
+// The chart marks the Pod template of each control-plane Deployment or StatefulSet:
+//
+//	metadata:
+//	  labels:
+//	    taowa.io/component: kube-apiserver      # or kube-controller-manager, kube-scheduler, etcd
+//	  annotations:
+//	    taowa.io/container: kube-apiserver      # the container whose command line to rewrite
+//	    taowa.io/kubernetes-version: 1.36.3     # the target version; every workload that states it agrees
+//	    taowa.io/extra-args: '{"v": "4", "feature-gates": "A=true"}'   # the user's flags, optional
+//
+// The container's args (or, without args, its command after the binary) hold the chart's
+// default flags as --name=value, feature gates as --feature-gates=A=true,B=false.
+const (
+	// LabelComponent names the component a Pod template runs: one of versions.Components().
+	LabelComponent = "taowa.io/component"
+	// AnnotationContainer names the container whose command line the post-renderer rewrites.
+	AnnotationContainer = "taowa.io/container"
+	// AnnotationKubernetesVersion is the Kubernetes version (X.Y.Z) the control plane runs.
+	AnnotationKubernetesVersion = "taowa.io/kubernetes-version"
+	// AnnotationExtraArgs holds the user's flags as a JSON object from flag name (without
+	// dashes) to value; the key "feature-gates" holds gates as "A=true,B=false". They override
+	// the chart's defaults, and one the version does not know fails the render.
+	AnnotationExtraArgs = "taowa.io/extra-args"
+)
