@@ -1,6 +1,7 @@
 package metacluster
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -184,13 +185,24 @@ func waitFor(ctx context.Context, timeout time.Duration, check func(context.Cont
 }
 
 // etcdHealthy asks etcd's /health from inside the namespace: etcd listens on its loopback only.
+// The connection is dialled here, on the thread that ns.WithNetNSPath moved into the namespace;
+// an http.Transport would dial from another goroutine, in the host's namespace.
 func (c Config) etcdHealthy(ctx context.Context) error {
 	return ns.WithNetNSPath(netnsPath(), func(ns.NetNS) error {
-		// A fresh transport: its connection is made on this thread, inside the namespace.
-		tr := &http.Transport{DialContext: (&net.Dialer{}).DialContext}
-		defer tr.CloseIdleConnections()
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", strings.TrimPrefix(etcdClientURL, "http://"))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if deadline, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(deadline)
+		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, etcdClientURL+"/health", nil)
-		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err := req.Write(conn); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), req)
 		if err != nil {
 			return err
 		}

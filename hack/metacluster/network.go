@@ -58,17 +58,17 @@ func setupNetwork() error {
 	return nil
 }
 
-// teardownNetwork removes the namespace and the host end of the veth pair (with its routes).
-// A namespace lives on while a process is in it, so processes are stopped first.
+// teardownNetwork removes the host end of the veth pair (its peer and routes go with it) and then
+// the namespace. A namespace lives on while a process is in it, so processes are stopped first.
+// Both steps accept that the object is already gone: the kernel destroys a namespace's links
+// asynchronously once its last user has left.
 func teardownNetwork() error {
 	var errs []string
+	if err := run("ip", "link", "delete", HostLink); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+		errs = append(errs, err.Error())
+	}
 	if _, err := os.Stat(netnsPath()); err == nil {
 		if err := run("ip", "netns", "delete", NetnsName); err != nil {
-			errs = append(errs, err.Error())
-		}
-	}
-	if _, err := os.Stat(filepath.Join("/sys/class/net", HostLink)); err == nil {
-		if err := run("ip", "link", "delete", HostLink); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}

@@ -69,7 +69,7 @@ func clusterFootprint() (*footprint, error) {
 func (fp *footprint) checkGone() error {
 	var left []string
 	for pid, what := range fp.pids {
-		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); err == nil {
+		if processRunning(pid) {
 			left = append(left, fmt.Sprintf("process %d (%s)", pid, what))
 		}
 	}
@@ -117,4 +117,19 @@ func (fp *footprint) checkGone() error {
 		return fmt.Errorf("left behind after down: %s", strings.Join(left, ", "))
 	}
 	return nil
+}
+
+// processRunning reports whether pid is a live process. A zombie is not: it holds nothing but its
+// PID until its parent (for orphans, the machine's init) reaps it.
+func processRunning(pid int) bool {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 || i+2 >= len(data) {
+		return false
+	}
+	state := data[i+2]
+	return state != 'Z' && state != 'X'
 }

@@ -75,7 +75,7 @@ func importImages(cfg metacluster.Config, args []string) error {
 		if user == "" {
 			user = "65532"
 		}
-		images = append(images, metacluster.BinaryImage(ref, src, "/"+baseName(src), user))
+		images = append(images, metacluster.BinaryImage(ref, src, "/usr/local/bin/"+baseName(src), user))
 	}
 	return cfg.BuildAndImport(images...)
 }

@@ -1,0 +1,93 @@
+// Command taowa-hook holds the programs the tenant-master chart runs as Helm hooks, one
+// subcommand each, so that one image serves every hook.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/taowa/taowa/hooks/pki"
+)
+
+const usage = `usage: taowa-hook <command> [flags]
+
+commands:
+  pki    create the tenant's CAs, certificates, service-account key and kubeconfigs as Secrets
+         (only what is missing)
+
+Run "taowa-hook <command> -h" for a command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "pki":
+		err = runPKI(ctx, os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "taowa-hook: unknown command %q\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "taowa-hook %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func runPKI(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("pki", flag.ExitOnError)
+	var cfg pki.Config
+	var external string
+	fs.StringVar(&cfg.Release, "release", "", "the release's full name, prefix of every Secret")
+	fs.StringVar(&cfg.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "namespace of the tenant master")
+	fs.StringVar(&cfg.MetaDNSDomain, "meta-dns-domain", "cluster.local", "DNS domain of the meta cluster")
+	fs.StringVar(&cfg.TenantServiceCIDR, "tenant-service-cidr", "", "the tenant's Service range")
+	fs.StringVar(&cfg.TenantDNSDomain, "tenant-dns-domain", "cluster.local", "the tenant's DNS domain")
+	fs.StringVar(&external, "external-addresses", "", "comma-separated extra IPs and DNS names of the apiserver")
+	fs.IntVar(&cfg.APIServerPort, "apiserver-port", 6443, "port of the apiserver Service")
+	fs.IntVar(&cfg.EtcdReplicas, "etcd-replicas", 3, "etcd members the certificates name")
+	fs.DurationVar(&cfg.CAValidity, "ca-validity", 10*365*24*time.Hour, "validity of the CAs")
+	fs.DurationVar(&cfg.CertValidity, "cert-validity", 365*24*time.Hour, "validity of leaf certificates")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the meta cluster (default: in-cluster)")
+	_ = fs.Parse(args)
+	if external != "" {
+		cfg.ExternalAddresses = strings.Split(external, ",")
+	}
+	client, err := metaClient(*kubeconfig)
+	if err != nil {
+		return err
+	}
+	return pki.Ensure(ctx, client, cfg, os.Stdout)
+}
+
+func metaClient(kubeconfig string) (kubernetes.Interface, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig == "" {
+		cfg, err = rest.InClusterConfig()
+	} else {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("meta cluster client: %w", err)
+	}
+	return kubernetes.NewForConfig(cfg)
+}

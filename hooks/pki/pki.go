@@ -1,0 +1,327 @@
+// Package pki creates a tenant master's certificates, keys and kubeconfigs as Secrets in the
+// tenant's namespace of the meta cluster. It creates only what is missing, so a retried or
+// repeated run (a hook Job killed halfway, every `helm upgrade`, an Argo CD sync) never replaces a
+// CA or a key: the private keys live only in these Secrets, never in the Helm release.
+package pki
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/taowa/taowa/internal/certs"
+)
+
+// Config describes one tenant master.
+type Config struct {
+	Release   string // the release's full name, prefix of every Secret and Service
+	Namespace string
+	// MetaDNSDomain is the meta cluster's DNS domain, for the Services' full names.
+	MetaDNSDomain string
+	// TenantServiceCIDR is the tenant's Service range: its first address is the tenant's
+	// `kubernetes` Service, which Pods of the tenant use to reach the apiserver.
+	TenantServiceCIDR string
+	TenantDNSDomain   string
+	// ExternalAddresses are extra IPs or DNS names the apiserver is reached by.
+	ExternalAddresses []string
+	APIServerPort     int
+	EtcdReplicas      int
+	CAValidity        time.Duration
+	CertValidity      time.Duration
+}
+
+// Names of the Services the chart creates; the certificates must match them.
+func (c Config) apiserverService() string { return c.Release + "-apiserver" }
+func (c Config) etcdService() string      { return c.Release + "-etcd" }
+func (c Config) etcdClientService() string {
+	return c.Release + "-etcd-client"
+}
+
+// SecretName is the full name of one of the Secret* names for this release.
+func (c Config) SecretName(short string) string { return c.Release + "-" + short }
+
+// APIServerURL is the in-cluster URL of the tenant's apiserver Service, used by the kubeconfigs.
+func (c Config) APIServerURL() string {
+	return fmt.Sprintf("https://%s.%s.svc.%s:%d", c.apiserverService(), c.Namespace, c.MetaDNSDomain, c.APIServerPort)
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Release == "" || c.Namespace == "":
+		return fmt.Errorf("release name and namespace are required")
+	case c.MetaDNSDomain == "" || c.TenantDNSDomain == "":
+		return fmt.Errorf("meta and tenant DNS domains are required")
+	case c.APIServerPort <= 0 || c.APIServerPort > 65535:
+		return fmt.Errorf("apiserver port %d is not a port", c.APIServerPort)
+	case c.EtcdReplicas < 1:
+		return fmt.Errorf("etcd replicas %d: at least 1 is needed", c.EtcdReplicas)
+	case c.CAValidity <= 0 || c.CertValidity <= 0:
+		return fmt.Errorf("validity must be positive (CA %s, certificates %s)", c.CAValidity, c.CertValidity)
+	}
+	if _, _, err := net.ParseCIDR(c.TenantServiceCIDR); err != nil {
+		return fmt.Errorf("tenant service CIDR %q: %w", c.TenantServiceCIDR, err)
+	}
+	return nil
+}
+
+// Ensure creates every missing Secret of the tenant's PKI and reports each one on out as
+// "created" or "kept".
+func Ensure(ctx context.Context, client kubernetes.Interface, cfg Config, out io.Writer) error {
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	s := &store{client: client, cfg: cfg, out: out}
+	ca, err := s.ensureCA(ctx, SecretCA, cfg.Release+"-ca")
+	if err != nil {
+		return err
+	}
+	frontProxyCA, err := s.ensureCA(ctx, SecretFrontProxyCA, cfg.Release+"-front-proxy-ca")
+	if err != nil {
+		return err
+	}
+	etcdCA, err := s.ensureCA(ctx, SecretEtcdCA, cfg.Release+"-etcd-ca")
+	if err != nil {
+		return err
+	}
+	apiserverSpec, err := cfg.apiserverSpec()
+	if err != nil {
+		return err
+	}
+	etcdNames := cfg.etcdNames()
+	clientAuth := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	leaves := []struct {
+		secret string
+		ca     *certs.KeyPair
+		spec   certs.Spec
+	}{
+		{SecretAPIServer, ca, apiserverSpec},
+		{SecretAPIServerKubeletClient, ca, certs.Spec{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"kubeadm:cluster-admins"}, Usages: clientAuth}},
+		{SecretFrontProxyClient, frontProxyCA, certs.Spec{CommonName: "front-proxy-client", Usages: clientAuth}},
+		{SecretAPIServerEtcdClient, etcdCA, certs.Spec{CommonName: "kube-apiserver-etcd-client", Usages: clientAuth}},
+		{SecretEtcdServer, etcdCA, certs.Spec{CommonName: cfg.etcdService(), DNSNames: etcdNames, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+			Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}},
+		{SecretEtcdPeer, etcdCA, certs.Spec{CommonName: cfg.etcdService() + "-peer", DNSNames: etcdNames, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+			Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}},
+	}
+	for _, l := range leaves {
+		l.spec.Validity = cfg.CertValidity
+		if err := s.ensureLeaf(ctx, l.secret, l.ca, l.spec); err != nil {
+			return err
+		}
+	}
+	if err := s.ensureServiceAccountKey(ctx); err != nil {
+		return err
+	}
+	kubeconfigs := []struct {
+		secret, user string
+		groups       []string
+	}{
+		{SecretAdminKubeconfig, "kubernetes-admin", []string{"system:masters"}},
+		{SecretControllerManagerKC, "system:kube-controller-manager", nil},
+		{SecretSchedulerKC, "system:kube-scheduler", nil},
+	}
+	for _, k := range kubeconfigs {
+		if err := s.ensureKubeconfig(ctx, k.secret, ca, k.user, k.groups); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apiserverSpec lists every name the apiserver is reached by: its Service in the meta cluster,
+// the tenant's own `kubernetes` Service (name and first Service IP), and external addresses.
+func (c Config) apiserverSpec() (certs.Spec, error) {
+	svc := c.apiserverService()
+	spec := certs.Spec{
+		CommonName: "kube-apiserver",
+		DNSNames: []string{
+			svc, svc + "." + c.Namespace, svc + "." + c.Namespace + ".svc", svc + "." + c.Namespace + ".svc." + c.MetaDNSDomain,
+			"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc." + c.TenantDNSDomain,
+			"localhost",
+		},
+		IPs:    []net.IP{net.IPv4(127, 0, 0, 1)},
+		Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	first, err := firstIP(c.TenantServiceCIDR)
+	if err != nil {
+		return certs.Spec{}, err
+	}
+	spec.IPs = append(spec.IPs, first)
+	for _, a := range c.ExternalAddresses {
+		if ip := net.ParseIP(a); ip != nil {
+			spec.IPs = append(spec.IPs, ip)
+		} else {
+			spec.DNSNames = append(spec.DNSNames, a)
+		}
+	}
+	return spec, nil
+}
+
+// etcdNames are the names etcd members and clients use: each member's stable name under the
+// headless Service, and the client Service.
+func (c Config) etcdNames() []string {
+	var names []string
+	suffixes := []string{"", "." + c.Namespace, "." + c.Namespace + ".svc", "." + c.Namespace + ".svc." + c.MetaDNSDomain}
+	for i := 0; i < c.EtcdReplicas; i++ {
+		member := fmt.Sprintf("%s-%d.%s", c.etcdService(), i, c.etcdService())
+		for _, s := range suffixes {
+			names = append(names, member+s)
+		}
+	}
+	for _, svc := range []string{c.etcdService(), c.etcdClientService()} {
+		for _, s := range suffixes {
+			names = append(names, svc+s)
+		}
+	}
+	return append(names, "localhost")
+}
+
+func firstIP(cidr string) (net.IP, error) {
+	_, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return nil, fmt.Errorf("tenant service CIDR %q: %w", cidr, err)
+	}
+	ip := n.IP.To4()
+	if ip == nil {
+		ip = n.IP.To16()
+	}
+	first := make(net.IP, len(ip))
+	copy(first, ip)
+	first[len(first)-1]++
+	return first, nil
+}
+
+// store reads and creates the Secrets.
+type store struct {
+	client kubernetes.Interface
+	cfg    Config
+	out    io.Writer
+}
+
+// getOrCreate returns the existing Secret short, or creates it from build. When a concurrent or
+// earlier run created it in between (AlreadyExists), that one wins: it is read and returned, so
+// no second CA or key ever exists.
+func (s *store) getOrCreate(ctx context.Context, short string, build func() (*corev1.Secret, error)) (*corev1.Secret, error) {
+	name := s.cfg.SecretName(short)
+	secrets := s.client.CoreV1().Secrets(s.cfg.Namespace)
+	existing, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	if err == nil {
+		fmt.Fprintf(s.out, "kept    secret/%s\n", name)
+		return existing, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("read secret %s/%s: %w", s.cfg.Namespace, name, err)
+	}
+	secret, err := build()
+	if err != nil {
+		return nil, fmt.Errorf("secret %s/%s: %w", s.cfg.Namespace, name, err)
+	}
+	secret.Name, secret.Namespace = name, s.cfg.Namespace
+	if secret.Labels == nil {
+		secret.Labels = map[string]string{}
+	}
+	secret.Labels[LabelRelease] = s.cfg.Release
+	secret.Labels[LabelManagedBy] = ManagedBy
+	created, err := secrets.Create(ctx, secret, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		fmt.Fprintf(s.out, "kept    secret/%s (created concurrently)\n", name)
+		return secrets.Get(ctx, name, metav1.GetOptions{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create secret %s/%s: %w", s.cfg.Namespace, name, err)
+	}
+	fmt.Fprintf(s.out, "created secret/%s\n", name)
+	return created, nil
+}
+
+func tlsSecret(kp *certs.KeyPair, ca *certs.KeyPair) (*corev1.Secret, error) {
+	key, err := kp.KeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	data := map[string][]byte{KeyCert: kp.CertPEM(), KeyKey: key}
+	if ca != nil {
+		data[KeyCA] = ca.CertPEM()
+	}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationNotAfter: kp.Cert.NotAfter.UTC().Format(time.RFC3339)}},
+		Type:       corev1.SecretTypeTLS,
+		Data:       data,
+	}, nil
+}
+
+func (s *store) ensureCA(ctx context.Context, short, commonName string) (*certs.KeyPair, error) {
+	secret, err := s.getOrCreate(ctx, short, func() (*corev1.Secret, error) {
+		ca, err := certs.NewCA(commonName, s.cfg.CAValidity)
+		if err != nil {
+			return nil, err
+		}
+		return tlsSecret(ca, nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	kp, err := certs.Parse(secret.Data[KeyCert], secret.Data[KeyKey])
+	if err != nil {
+		return nil, fmt.Errorf("CA in secret %s/%s: %w", s.cfg.Namespace, secret.Name, err)
+	}
+	return kp, nil
+}
+
+func (s *store) ensureLeaf(ctx context.Context, short string, ca *certs.KeyPair, spec certs.Spec) error {
+	_, err := s.getOrCreate(ctx, short, func() (*corev1.Secret, error) {
+		kp, err := ca.Issue(spec)
+		if err != nil {
+			return nil, err
+		}
+		return tlsSecret(kp, ca)
+	})
+	return err
+}
+
+func (s *store) ensureServiceAccountKey(ctx context.Context) error {
+	_, err := s.getOrCreate(ctx, SecretServiceAccount, func() (*corev1.Secret, error) {
+		key, err := certs.NewKey()
+		if err != nil {
+			return nil, err
+		}
+		priv, err := certs.KeyPEM(key)
+		if err != nil {
+			return nil, err
+		}
+		pub, err := certs.PublicKeyPEM(key)
+		if err != nil {
+			return nil, err
+		}
+		return &corev1.Secret{Type: corev1.SecretTypeOpaque, Data: map[string][]byte{KeySAPrivate: priv, KeySAPublic: pub}}, nil
+	})
+	return err
+}
+
+func (s *store) ensureKubeconfig(ctx context.Context, short string, ca *certs.KeyPair, user string, groups []string) error {
+	_, err := s.getOrCreate(ctx, short, func() (*corev1.Secret, error) {
+		kp, err := ca.Issue(certs.Spec{CommonName: user, Organization: groups, Validity: s.cfg.CertValidity,
+			Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		if err != nil {
+			return nil, err
+		}
+		kc, err := certs.Kubeconfig(s.cfg.Release, s.cfg.APIServerURL(), ca.CertPEM(), user, kp)
+		if err != nil {
+			return nil, err
+		}
+		return &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationNotAfter: kp.Cert.NotAfter.UTC().Format(time.RFC3339)}},
+			Type:       corev1.SecretTypeOpaque,
+			Data:       map[string][]byte{KeyKubeconfig: kc},
+		}, nil
+	})
+	return err
+}

@@ -1,0 +1,150 @@
+package pki
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/taowa/taowa/internal/certs"
+)
+
+func testConfig() Config {
+	return Config{
+		Release: "tenant-a", Namespace: "tenants", MetaDNSDomain: "cluster.local",
+		TenantServiceCIDR: "10.32.0.0/16", TenantDNSDomain: "tenant.local",
+		ExternalAddresses: []string{"203.0.113.7", "api.tenant-a.example"},
+		APIServerPort:     6443, EtcdReplicas: 3, CAValidity: 10 * 365 * 24 * time.Hour, CertValidity: 365 * 24 * time.Hour,
+	}
+}
+
+var allSecrets = []string{
+	SecretCA, SecretFrontProxyCA, SecretEtcdCA, SecretAPIServer, SecretAPIServerKubeletClient,
+	SecretAPIServerEtcdClient, SecretFrontProxyClient, SecretEtcdServer, SecretEtcdPeer,
+	SecretServiceAccount, SecretAdminKubeconfig, SecretControllerManagerKC, SecretSchedulerKC,
+}
+
+func secretData(t *testing.T, client *fake.Clientset, short string) map[string][]byte {
+	t.Helper()
+	s, err := client.CoreV1().Secrets("tenants").Get(context.Background(), "tenant-a-"+short, metav1.GetOptions{})
+	require.NoError(t, err)
+	return s.Data
+}
+
+func TestEnsureCreatesEverySecretOnceAndKeepsThem(t *testing.T) {
+	client := fake.NewClientset()
+	ctx := context.Background()
+	require.NoError(t, Ensure(ctx, client, testConfig(), io.Discard))
+
+	list, err := client.CoreV1().Secrets("tenants").List(ctx, metav1.ListOptions{LabelSelector: LabelRelease + "=tenant-a"})
+	require.NoError(t, err)
+	assert.Len(t, list.Items, len(allSecrets))
+	first := map[string]map[string][]byte{}
+	for _, short := range allSecrets {
+		first[short] = secretData(t, client, short)
+	}
+
+	var out bytes.Buffer
+	require.NoError(t, Ensure(ctx, client, testConfig(), &out))
+	assert.NotContains(t, out.String(), "created", "a second run must create nothing")
+	for _, short := range allSecrets {
+		assert.Equal(t, first[short], secretData(t, client, short), "secret %s changed on the second run", short)
+	}
+}
+
+func TestMissingLeafIsReissuedFromTheExistingCA(t *testing.T) {
+	client := fake.NewClientset()
+	ctx := context.Background()
+	require.NoError(t, Ensure(ctx, client, testConfig(), io.Discard))
+	caBefore := secretData(t, client, SecretCA)
+	require.NoError(t, client.CoreV1().Secrets("tenants").Delete(ctx, "tenant-a-"+SecretAPIServer, metav1.DeleteOptions{}))
+
+	require.NoError(t, Ensure(ctx, client, testConfig(), io.Discard))
+	assert.Equal(t, caBefore, secretData(t, client, SecretCA))
+	leaf := secretData(t, client, SecretAPIServer)
+	verifyChain(t, leaf[KeyCert], caBefore[KeyCert], x509.ExtKeyUsageServerAuth)
+	assert.Equal(t, caBefore[KeyCert], leaf[KeyCA])
+}
+
+// A run killed after another run created the CA must adopt that CA, not make a second one.
+func TestConcurrentCreationAdoptsTheWinner(t *testing.T) {
+	winner, err := certs.NewCA("winner", time.Hour)
+	require.NoError(t, err)
+	winnerSecret, err := tlsSecret(winner, nil)
+	require.NoError(t, err)
+	winnerSecret.Name, winnerSecret.Namespace = "tenant-a-"+SecretCA, "tenants"
+
+	client := fake.NewClientset()
+	raced := false
+	client.PrependReactor("create", "secrets", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		s := action.(k8stesting.CreateAction).GetObject().(*corev1.Secret)
+		if s.Name != winnerSecret.Name || raced {
+			return false, nil, nil
+		}
+		raced = true
+		require.NoError(t, client.Tracker().Add(winnerSecret))
+		return true, nil, apierrors.NewAlreadyExists(corev1.Resource("secrets"), s.Name)
+	})
+	require.NoError(t, Ensure(context.Background(), client, testConfig(), io.Discard))
+	assert.True(t, raced)
+	assert.Equal(t, winner.CertPEM(), secretData(t, client, SecretCA)[KeyCert])
+	verifyChain(t, secretData(t, client, SecretAPIServer)[KeyCert], winner.CertPEM(), x509.ExtKeyUsageServerAuth)
+}
+
+func TestAPIServerCertificateNames(t *testing.T) {
+	client := fake.NewClientset()
+	require.NoError(t, Ensure(context.Background(), client, testConfig(), io.Discard))
+	cert, err := certs.ParseCert(secretData(t, client, SecretAPIServer)[KeyCert])
+	require.NoError(t, err)
+	for _, name := range []string{"tenant-a-apiserver.tenants.svc.cluster.local", "kubernetes.default.svc.tenant.local", "api.tenant-a.example"} {
+		assert.NoError(t, cert.VerifyHostname(name))
+	}
+	for _, ip := range []string{"10.32.0.1", "203.0.113.7", "127.0.0.1"} {
+		assert.NoError(t, cert.VerifyHostname(ip))
+	}
+
+	etcd, err := certs.ParseCert(secretData(t, client, SecretEtcdPeer)[KeyCert])
+	require.NoError(t, err)
+	assert.NoError(t, etcd.VerifyHostname("tenant-a-etcd-2.tenant-a-etcd.tenants.svc"))
+	assert.Contains(t, etcd.ExtKeyUsage, x509.ExtKeyUsageClientAuth, "peers authenticate each other with it")
+}
+
+func TestInvalidConfigIsRefusedBeforeAnyWrite(t *testing.T) {
+	for name, mutate := range map[string]func(*Config){
+		"bad CIDR":      func(c *Config) { c.TenantServiceCIDR = "10.32.0.0/33" },
+		"no release":    func(c *Config) { c.Release = "" },
+		"bad port":      func(c *Config) { c.APIServerPort = 70000 },
+		"zero validity": func(c *Config) { c.CertValidity = 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			mutate(&cfg)
+			client := fake.NewClientset()
+			require.Error(t, Ensure(context.Background(), client, cfg, io.Discard))
+			assert.Empty(t, client.Actions())
+		})
+	}
+}
+
+func verifyChain(t *testing.T, leafPEM, caPEM []byte, usage x509.ExtKeyUsage) {
+	t.Helper()
+	leaf, err := certs.ParseCert(leafPEM)
+	require.NoError(t, err)
+	ca, err := certs.ParseCert(caPEM)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	_, err = leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{usage}})
+	assert.NoError(t, err)
+}

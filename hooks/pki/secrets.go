@@ -1,0 +1,38 @@
+package pki
+
+// Secret names and keys written by `taowa-hook pki`. They are the contract with the chart, which
+// mounts them: nothing else writes these Secrets. Every name is prefixed with the release's full
+// name ("<release>-ca", ...).
+const (
+	SecretCA                     = "ca"                       // cluster CA: tls.crt, tls.key
+	SecretFrontProxyCA           = "front-proxy-ca"           // aggregation-layer CA: tls.crt, tls.key
+	SecretEtcdCA                 = "etcd-ca"                  // etcd CA: tls.crt, tls.key
+	SecretAPIServer              = "apiserver"                // apiserver serving certificate
+	SecretAPIServerKubeletClient = "apiserver-kubelet-client" // apiserver -> kubelet client
+	SecretAPIServerEtcdClient    = "apiserver-etcd-client"    // apiserver -> etcd client
+	SecretFrontProxyClient       = "front-proxy-client"       // apiserver -> aggregated APIs client
+	SecretEtcdServer             = "etcd-server"              // etcd client-facing serving certificate
+	SecretEtcdPeer               = "etcd-peer"                // etcd member <-> member
+	SecretServiceAccount         = "sa"                       // sa.key, sa.pub
+	SecretAdminKubeconfig        = "admin-kubeconfig"         // kubeconfig (system:masters)
+	SecretControllerManagerKC    = "controller-manager-kubeconfig"
+	SecretSchedulerKC            = "scheduler-kubeconfig"
+
+	// Keys of certificate Secrets follow the kubernetes.io/tls convention, plus the issuing CA.
+	KeyCert = "tls.crt"
+	KeyKey  = "tls.key"
+	KeyCA   = "ca.crt"
+	// Keys of the service-account Secret and of kubeconfig Secrets.
+	KeySAPrivate  = "sa.key"
+	KeySAPublic   = "sa.pub"
+	KeyKubeconfig = "kubeconfig"
+
+	// LabelRelease selects every Secret of one tenant, e.g. to purge it after uninstall.
+	LabelRelease = "taowa.io/release"
+	// LabelManagedBy marks the Secrets as written by the hook, not by Helm: they are not part of
+	// the release, so `helm uninstall` keeps them (see the chart README).
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedBy      = "taowa-hook"
+	// AnnotationNotAfter records a certificate's expiry, for rotation and for humans.
+	AnnotationNotAfter = "taowa.io/not-after"
+)
