@@ -224,16 +224,19 @@ func (s *settings) add(setting versions.Setting, value string, from source) {
 	}
 	enabled, err := strconv.ParseBool(value)
 	if err != nil {
-		s.fail(from, fmt.Errorf("%s (from %s) needs true or false, not %q", current, setting, value))
+		what := current.String()
+		if setting != current {
+			what += " (from " + setting.String() + ")"
+		}
+		s.fail(from, fmt.Errorf("%s needs true or false, not %q", what, value))
 		return
 	}
 	if locked, isLocked := s.profile.GateLocked(current.Name); isLocked {
-		// A locked gate says nothing the component does not already do; setting it the
-		// other way makes the component exit.
-		if from == fromUser && enabled != locked {
-			s.fail(from, fmt.Errorf("%s is locked to %t in %s", current, locked, s.profile))
-		}
-		if from != fromUser {
+		switch {
+		case from != fromUser:
+			return // it tells the component nothing it does not already do
+		case enabled != locked:
+			s.fail(from, fmt.Errorf("%s is locked to %t in %s; the component exits when it is set otherwise", current, locked, s.profile))
 			return
 		}
 	}

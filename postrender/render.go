@@ -55,22 +55,14 @@ func Render(in io.Reader, out io.Writer, opts Options) error {
 		return fmt.Errorf("%s %s: %w", AnnotationKubernetesVersion, target, err)
 	}
 
-	rewritten := make(map[int][]byte, len(workloads))
 	for _, w := range workloads {
-		doc, err := w.rewrite(table, target)
+		body, err := w.rewrite(table, target)
 		if err != nil {
 			return fmt.Errorf("%s: %w", w, err)
 		}
-		rewritten[w.doc] = append(header(docs[w.doc]), doc...)
+		docs[w.doc] = append(header(docs[w.doc]), body...)
 	}
-	var output bytes.Buffer
-	for i, doc := range docs {
-		if r, ok := rewritten[i]; ok {
-			doc = r
-		}
-		output.Write(doc)
-	}
-	_, err = output.WriteTo(out)
+	_, err = out.Write(bytes.Join(docs, nil))
 	return err
 }
 
@@ -120,11 +112,14 @@ func parseWorkload(doc []byte) (*workload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not YAML: %w", err)
 	}
+	if !bytes.HasPrefix(document, []byte("{")) {
+		return nil, nil // empty, a list or a scalar: no workload; Helm and the API server judge it
+	}
 	var object map[string]any
 	decoder := json.NewDecoder(bytes.NewReader(document))
 	decoder.UseNumber() // keep numbers as written, not as float64
 	if err := decoder.Decode(&object); err != nil {
-		return nil, nil // not an object (empty, a list, a scalar): Helm and the API server judge it
+		return nil, fmt.Errorf("decode: %w", err)
 	}
 	kind, _ := object["kind"].(string)
 	if object["apiVersion"] != "apps/v1" || (kind != "Deployment" && kind != "StatefulSet") {
