@@ -11,7 +11,13 @@ BIN := $(CURDIR)/bin
 METACLUSTER := $(BIN)/taowa-metacluster
 KUBECTL := $(TAOWA_CACHE)/k8s/$(KUBERNETES_VERSION)/bin/kubectl
 
-.PHONY: help deps binaries build up down status test test-unit test-e2e lint demo
+CHART_VERSION := $(shell sed -n 's/^version: //p' charts/tenant-master/Chart.yaml)
+HELM3 := $(TAOWA_CACHE)/tools/helm3/$(HELM3_VERSION)/helm
+HELM4 := $(TAOWA_CACHE)/tools/helm4/$(HELM4_VERSION)/helm
+# Tenant Kubernetes versions whose images `make images` loads (each is built once, then cached).
+TENANT_VERSIONS ?= v1.37.2 v1.36.3
+
+.PHONY: help deps binaries build up down status images test test-unit test-e2e lint demo
 
 help:
 	@echo "make demo    bring up the local meta cluster (building what it needs) and show it"
@@ -28,6 +34,8 @@ binaries: deps ## Kubernetes, etcd and CoreDNS, built once per version into $(TA
 build: ## the project's own binaries
 	CGO_ENABLED=0 go build -trimpath -o $(METACLUSTER) ./hack/cmd/metacluster
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/pause ./hack/cmd/pause
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/taowa-hook ./hooks/cmd/taowa-hook
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/taowa-postrender ./postrender/cmd/taowa-postrender
 
 up: binaries build
 	$(METACLUSTER) up
@@ -37,6 +45,14 @@ down: build
 
 status: build
 	$(METACLUSTER) status
+
+# The tenant images: Kubernetes components per tenant version, etcd, and the project's own.
+images: up
+	hack/build-tools.sh helm3 helm4
+	for v in $(TENANT_VERSIONS); do hack/build-k8s.sh $$v kube-apiserver kube-controller-manager kube-scheduler; done
+	$(METACLUSTER) images $(foreach v,$(TENANT_VERSIONS),$(foreach c,kube-apiserver kube-controller-manager kube-scheduler,registry.k8s.io/$(c):$(v)=$(TAOWA_CACHE)/k8s/$(v)/bin/$(c))) \
+	  registry.k8s.io/etcd:$(ETCD_VERSION:v%=%)-0=$(TAOWA_CACHE)/tools/etcd/$(ETCD_VERSION)/etcd \
+	  ghcr.io/taowa/taowa-hook:$(CHART_VERSION)=$(BIN)/taowa-hook
 
 demo: up
 	$(KUBECTL) --kubeconfig $(TAOWA_STATE)/kubeconfig get nodes,pods -A -o wide

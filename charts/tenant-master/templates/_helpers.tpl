@@ -1,0 +1,186 @@
+{{/*
+Names. Every object of a tenant is named "<release>-<part>"; the PKI hook's Secrets use the same
+prefix (hooks/pki/secrets.go). 33 characters leave room for the longest suffix in a DNS label.
+*/}}
+{{- define "tenant-master.fullname" -}}
+{{- if gt (len .Release.Name) 33 -}}
+{{- fail (printf "release name %q is %d characters long; tenant-master allows at most 33, because object names append up to 30" .Release.Name (len .Release.Name)) -}}
+{{- end -}}
+{{- .Release.Name -}}
+{{- end -}}
+
+{{- define "tenant-master.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Values.kubernetesVersion | quote }}
+{{- end -}}
+
+{{/* Selector labels of one component; they never change across chart versions (selectors are immutable). */}}
+{{- define "tenant-master.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/*
+The contract with the taowa post-renderer (keys in postrender/contract.go): a control-plane Pod
+template names its component, the container to rewrite, the target version, and the user's extra
+flags as JSON. The container's args hold the defaults for the chart's appVersion; the
+post-renderer fits them to the target version and merges the extra flags over them.
+*/}}
+{{- define "tenant-master.componentLabel" -}}
+taowa.io/component: {{ .component }}
+{{- end -}}
+{{- define "tenant-master.componentAnnotations" -}}
+taowa.io/container: {{ .container }}
+taowa.io/kubernetes-version: {{ .root.Values.kubernetesVersion | quote }}
+taowa.io/extra-args: {{ .extraArgs | default dict | toJson | quote }}
+{{- end -}}
+
+{{- define "tenant-master.image" -}}
+{{ .root.Values.imageRegistry }}/{{ .name }}:{{ .tag }}
+{{- end -}}
+
+{{- define "tenant-master.hookImage" -}}
+{{ .Values.hook.image.repository }}:{{ .Values.hook.image.tag | default .Chart.Version }}
+{{- end -}}
+
+{{/* Restricted Pod Security: non-root, no privilege escalation, no capabilities, RuntimeDefault seccomp. */}}
+{{- define "tenant-master.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+{{- define "tenant-master.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{/* Spread replicas of a component over nodes when the meta cluster has several. */}}
+{{- define "tenant-master.antiAffinity" -}}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "tenant-master.selectorLabels" . | nindent 12 }}
+{{- end -}}
+
+{{- define "tenant-master.apiserverURL" -}}
+https://{{ include "tenant-master.fullname" . }}-apiserver.{{ .Release.Namespace }}.svc.{{ .Values.metaClusterDomain }}:{{ .Values.apiserver.service.port }}
+{{- end -}}
+
+{{- define "tenant-master.etcdServers" -}}
+{{- $full := include "tenant-master.fullname" . -}}
+{{- $urls := list -}}
+{{- range $i := until (int .Values.etcd.replicas) -}}
+{{- $urls = append $urls (printf "https://%s-etcd-%d.%s-etcd.%s.svc:2379" $full $i $full $.Release.Namespace) -}}
+{{- end -}}
+{{- join "," $urls -}}
+{{- end -}}
+
+{{/*
+A leader-elected control-plane component (kube-controller-manager, kube-scheduler): a Deployment
+that talks to the tenant apiserver with its own kubeconfig Secret, plus its PDB.
+Arguments: root, component, short (Secret name part), values, args, port, pki (extra Secret items).
+*/}}
+{{- define "tenant-master.controller" -}}
+{{- $full := include "tenant-master.fullname" .root -}}
+{{- $sel := dict "root" .root "component" .component -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ $full }}-{{ .short }}
+  labels:
+    {{- include "tenant-master.labels" .root | nindent 4 }}
+    app.kubernetes.io/component: {{ .component }}
+spec:
+  replicas: {{ .values.replicas }}
+  selector:
+    matchLabels:
+      {{- include "tenant-master.selectorLabels" $sel | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "tenant-master.selectorLabels" $sel | nindent 8 }}
+        {{- include "tenant-master.componentLabel" $sel | nindent 8 }}
+      annotations:
+        {{- include "tenant-master.componentAnnotations" (dict "root" .root "container" .component "extraArgs" .values.extraArgs) | nindent 8 }}
+    spec:
+      serviceAccountName: {{ $full }}-control-plane
+      automountServiceAccountToken: false
+      enableServiceLinks: false
+      {{- with .root.Values.imagePullSecrets }}
+      imagePullSecrets: {{ toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        {{- include "tenant-master.podSecurityContext" . | nindent 8 }}
+      affinity:
+        {{- include "tenant-master.antiAffinity" $sel | nindent 8 }}
+      containers:
+        - name: {{ .component }}
+          image: {{ include "tenant-master.image" (dict "root" .root "name" .component "tag" (printf "v%s" .root.Values.kubernetesVersion)) }}
+          imagePullPolicy: {{ .root.Values.imagePullPolicy }}
+          command: [{{ .component }}]
+          args:
+            {{- range .args }}
+            - {{ . }}
+            {{- end }}
+          ports:
+            - {name: https, containerPort: {{ .port }}}
+          readinessProbe:
+            httpGet: {scheme: HTTPS, path: /healthz, port: https}
+            periodSeconds: 5
+          livenessProbe:
+            httpGet: {scheme: HTTPS, path: /healthz, port: https}
+            periodSeconds: 10
+            failureThreshold: 8
+          resources:
+            {{- toYaml .values.resources | nindent 12 }}
+          securityContext:
+            {{- include "tenant-master.containerSecurityContext" . | nindent 12 }}
+          volumeMounts:
+            - {name: kubeconfig, mountPath: /etc/kubernetes/kubeconfig, readOnly: true}
+            - {name: tmp, mountPath: /tmp}
+            {{- if .pki }}
+            - {name: pki, mountPath: /etc/kubernetes/pki, readOnly: true}
+            {{- end }}
+      volumes:
+        - name: tmp
+          emptyDir: {}
+        - name: kubeconfig
+          secret: {secretName: {{ $full }}-{{ .short }}-kubeconfig, defaultMode: 0440}
+        {{- if .pki }}
+        - name: pki
+          projected:
+            defaultMode: 0440
+            sources:
+              {{- range .pki }}
+              - secret:
+                  name: {{ .secret }}
+                  items: {{ toJson .items }}
+              {{- end }}
+        {{- end }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ $full }}-{{ .short }}
+  labels:
+    {{- include "tenant-master.labels" .root | nindent 4 }}
+    app.kubernetes.io/component: {{ .component }}
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels:
+      {{- include "tenant-master.selectorLabels" $sel | nindent 6 }}
+{{- end -}}
