@@ -17,7 +17,7 @@ HELM4 := $(TAOWA_CACHE)/tools/helm4/$(HELM4_VERSION)/helm
 # Tenant Kubernetes versions whose images `make images` loads (each is built once, then cached).
 TENANT_VERSIONS ?= v1.37.2 v1.36.3
 
-.PHONY: help deps binaries build up down status images test test-unit test-e2e lint demo
+.PHONY: help deps binaries build up down status images test test-unit test-e2e lint demo bench
 
 help:
 	@echo "make demo    bring up the local meta cluster (building what it needs) and show it"
@@ -36,6 +36,7 @@ build: ## the project's own binaries
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/pause ./hack/cmd/pause
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/taowa-hook ./hooks/cmd/taowa-hook
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/taowa-postrender ./postrender/cmd/taowa-postrender
+	cp $(BIN)/taowa-postrender postrender/plugin/taowa-postrender
 
 up: binaries build
 	$(METACLUSTER) up
@@ -65,7 +66,11 @@ test-unit:
 	go test ./...
 
 # End-to-end tests bring the local meta cluster up themselves when no KUBECONFIG is given.
-test-e2e: binaries build
+test-e2e: images
 	go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/...
 
 test: lint test-unit test-e2e
+
+# Benchmarks on the local meta cluster; docs/benchmarks.md records their results.
+bench: images
+	go test -tags e2e -count=1 -run '^$$' -bench . -benchtime 5x -timeout 60m ./test/e2e/...

@@ -182,7 +182,7 @@ func testNamespace(ctx context.Context, t *testing.T, prefix string) string {
 	return ns.Name
 }
 
-func waitUntil(ctx context.Context, t *testing.T, what string, cond func(context.Context) (bool, error)) {
+func waitUntil(ctx context.Context, t testing.TB, what string, cond func(context.Context) (bool, error)) {
 	t.Helper()
 	start := time.Now()
 	var last error
@@ -195,7 +195,7 @@ func waitUntil(ctx context.Context, t *testing.T, what string, cond func(context
 	t.Logf("%s after %.1fs", what, time.Since(start).Seconds())
 }
 
-func kubectl(t *testing.T, args ...string) string {
+func kubectl(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(env.kubectl, append([]string{"--kubeconfig", env.kubeconfig}, args...)...).CombinedOutput()
 	require.NoError(t, err, "kubectl %s: %s", strings.Join(args, " "), out)

@@ -1,0 +1,261 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/taowa/taowa/hooks/pki"
+)
+
+// helm runs one Helm major version against the meta cluster, with its own data, config and
+// cache directories so that plugins and repositories of the machine do not leak in. (Helm 4
+// installs plugins under $HELM_DATA_HOME/plugins whatever HELM_PLUGINS says.)
+type helm struct {
+	bin  string
+	home string
+}
+
+func helmFor(t testing.TB, major int) helm {
+	t.Helper()
+	key := fmt.Sprintf("HELM%d_VERSION", major)
+	version := toolVersions()[key]
+	require.NotEmpty(t, version, "%s in hack/versions.env", key)
+	bin := filepath.Join(env.meta.CacheDir, "tools", fmt.Sprintf("helm%d", major), version, "helm")
+	require.FileExists(t, bin, "built by hack/build-tools.sh helm%d", major)
+	return helm{bin: bin, home: t.TempDir()}
+}
+
+func (h helm) run(ctx context.Context, t testing.TB, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, h.bin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.kubeconfig, "HELM_DATA_HOME="+h.home,
+		"HELM_CONFIG_HOME="+filepath.Join(h.home, "config"), "HELM_CACHE_HOME="+filepath.Join(h.home, "cache"))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "helm %s:\n%s", strings.Join(args, " "), out)
+	return string(out)
+}
+
+// toolVersions reads hack/versions.env, the one place the project's tool versions are set.
+func toolVersions() map[string]string {
+	data, err := os.ReadFile(filepath.Join(repoRoot(), "hack", "versions.env"))
+	if err != nil {
+		return nil
+	}
+	versions := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if key, value, ok := strings.Cut(strings.TrimSpace(line), "="); ok && !strings.HasPrefix(key, "#") {
+			versions[key] = value
+		}
+	}
+	return versions
+}
+
+// tenant is one installed tenant master.
+type tenant struct {
+	release, namespace, version string
+	helm                        helm
+	// postRenderer is what --post-renderer names: a binary for Helm 3, a plugin for Helm 4.
+	postRenderer string
+}
+
+// TestTenantMasters installs two tenant masters at different minors side by side: one with Helm 3
+// and the post-renderer binary, one with Helm 4 and the post-renderer plugin. Each must serve its
+// version with the admin kubeconfig its PKI hook wrote, keep private keys out of the release, and
+// leave only its data (Secrets, etcd volumes) behind on uninstall.
+func TestTenantMasters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	root := repoRoot()
+	chart := filepath.Join(root, "charts", "tenant-master")
+
+	helm3, helm4 := helmFor(t, 3), helmFor(t, 4)
+	helm4.run(ctx, t, "plugin", "install", filepath.Join(root, "postrender", "plugin"))
+
+	tenants := []tenant{
+		{release: "tenant-a", namespace: "e2e-tenant-a", version: "1.37.2", helm: helm3, postRenderer: filepath.Join(root, "bin", "taowa-postrender")},
+		{release: "tenant-b", namespace: "e2e-tenant-b", version: "1.36.3", helm: helm4, postRenderer: "taowa-postrender"},
+	}
+
+	var wg sync.WaitGroup
+	for i := range tenants {
+		tn := &tenants[i]
+		t.Cleanup(func() {
+			_ = env.client.CoreV1().Namespaces().Delete(context.Background(), tn.namespace, metav1.DeleteOptions{})
+		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			tn.helm.run(ctx, t, "install", tn.release, chart, "--namespace", tn.namespace, "--create-namespace",
+				"--set", "kubernetesVersion="+tn.version, "--post-renderer", tn.postRenderer, "--wait", "--timeout", "5m")
+			t.Logf("%s %s installed and Ready after %.1fs", tn.release, tn.version, time.Since(start).Seconds())
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	for _, tn := range tenants {
+		t.Run(tn.release, func(t *testing.T) {
+			pods, err := env.client.CoreV1().Pods(tn.namespace).List(ctx, metav1.ListOptions{})
+			require.NoError(t, err)
+			for _, p := range pods.Items {
+				if p.Status.Phase != corev1.PodSucceeded {
+					assert.True(t, podReady(&p), "pod %s is not Ready", p.Name)
+				}
+			}
+
+			client := tenantClient(ctx, t, tn)
+			readyz, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, "ok", string(readyz))
+			info, err := client.Discovery().ServerVersion()
+			require.NoError(t, err)
+			assert.Equal(t, "v"+tn.version, info.GitVersion)
+
+			_, err = client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "hello"}}, metav1.CreateOptions{})
+			require.NoError(t, err)
+			_, err = client.CoreV1().ConfigMaps("hello").Create(ctx, &corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{Name: "greeting"}, Data: map[string]string{"from": tn.release},
+			}, metav1.CreateOptions{})
+			require.NoError(t, err)
+
+			for _, what := range [][]string{{"manifest"}, {"values", "--all"}, {"hooks"}} {
+				out := tn.helm.run(ctx, t, append(append([]string{"get"}, what...), tn.release, "-n", tn.namespace)...)
+				assert.NotContains(t, out, "PRIVATE KEY", "helm get %s shows a private key", what[0])
+			}
+		})
+	}
+
+	for _, tn := range tenants {
+		t.Run(tn.release+"/uninstall", func(t *testing.T) {
+			tn.helm.run(ctx, t, "uninstall", tn.release, "-n", tn.namespace, "--wait", "--timeout", "3m")
+			assertOnlyDataLeft(ctx, t, tn)
+		})
+	}
+}
+
+// TestTenantMasterServerSideDryRun sends what the chart renders through the post-renderer, for
+// each supported minor whose images are loaded, to the meta cluster's apiserver as a server-side
+// dry run: every object must pass the real API's validation and admission.
+func TestTenantMasterServerSideDryRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ns := testNamespace(ctx, t, "e2e-dryrun")
+	root := repoRoot()
+	h := helmFor(t, 3)
+	for _, version := range []string{"1.37.2", "1.36.3", "1.31.13"} {
+		t.Run(version, func(t *testing.T) {
+			rendered := h.run(ctx, t, "template", "tenant-dry", filepath.Join(root, "charts", "tenant-master"),
+				"--namespace", ns, "--set", "kubernetesVersion="+version, "--set", "etcd.replicas=3", "--set", "apiserver.replicas=2",
+				"--post-renderer", filepath.Join(root, "bin", "taowa-postrender"))
+			cmd := exec.CommandContext(ctx, env.kubectl, "--kubeconfig", env.kubeconfig, "apply", "--dry-run=server", "-n", ns, "-f", "-")
+			cmd.Stdin = strings.NewReader(rendered)
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "server-side dry run:\n%s", out)
+			assert.Contains(t, string(out), "statefulset.apps/tenant-dry-etcd created (server dry run)")
+			assert.Contains(t, string(out), "job.batch/tenant-dry-pki created (server dry run)")
+		})
+	}
+}
+
+// tenantClient reaches the tenant's apiserver through its Service's ClusterIP (the host routes
+// the meta cluster's Service range), with the admin kubeconfig from the Secret the PKI hook wrote.
+func tenantClient(ctx context.Context, t testing.TB, tn tenant) *kubernetes.Clientset {
+	t.Helper()
+	client, err := newTenantClient(ctx, tn)
+	require.NoError(t, err)
+	return client
+}
+
+func newTenantClient(ctx context.Context, tn tenant) (*kubernetes.Clientset, error) {
+	name := tn.release + "-" + pki.SecretAdminKubeconfig
+	secret, err := env.client.CoreV1().Secrets(tn.namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(secret.Data[pki.KeyKubeconfig])
+	if err != nil {
+		return nil, err
+	}
+	svc, err := env.client.CoreV1().Services(tn.namespace).Get(ctx, tn.release+"-apiserver", metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Host = fmt.Sprintf("https://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)
+	cfg.TLSClientConfig.ServerName = tn.release + "-apiserver"
+	return kubernetes.NewForConfig(cfg)
+}
+
+// assertOnlyDataLeft checks that uninstall removed every workload, Service, ServiceAccount and
+// hook object and kept the tenant's data: its Secrets and etcd volumes (the documented,
+// data-safe choice); then it removes those with the commands NOTES.txt gives.
+func assertOnlyDataLeft(ctx context.Context, t *testing.T, tn tenant) {
+	t.Helper()
+	ns := tn.namespace
+	c := env.client
+	deploys, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, deploys.Items)
+	sets, err := c.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, sets.Items)
+	jobs, err := c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, jobs.Items)
+	svcs, err := c.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, svcs.Items)
+	roles, err := c.RbacV1().Roles(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, roles.Items)
+	sas, err := c.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	for _, sa := range sas.Items {
+		assert.Equal(t, "default", sa.Name, "ServiceAccount left behind")
+	}
+	waitUntil(ctx, t, tn.release+" Pods gone", func(ctx context.Context) (bool, error) {
+		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		return err == nil && len(pods.Items) == 0, err
+	})
+
+	secrets, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: pki.LabelRelease + "=" + tn.release})
+	require.NoError(t, err)
+	assert.Len(t, secrets.Items, 13, "the PKI Secrets are kept")
+	pvcSelector := "app.kubernetes.io/instance=" + tn.release + ",app.kubernetes.io/component=etcd"
+	pvcs, err := c.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{LabelSelector: pvcSelector})
+	require.NoError(t, err)
+	assert.Len(t, pvcs.Items, 1, "the etcd volume is kept")
+
+	kubectl(t, "-n", ns, "delete", "secret", "-l", pki.LabelRelease+"="+tn.release)
+	kubectl(t, "-n", ns, "delete", "pvc", "-l", pvcSelector, "--wait")
+	all, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, all.Items)
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
