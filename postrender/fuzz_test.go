@@ -12,12 +12,11 @@ import (
 //
 //	go test -fuzz=FuzzRender -fuzztime=3m ./postrender
 func FuzzRender(f *testing.F) {
-	for _, r := range versions.Builtin().Releases() {
-		f.Add(chartOutput(f, r.Kubernetes))
-	}
+	f.Add(chartOutput(f, versions.Builtin().Default()))
 	f.Add([]byte(workloadYAML("etcd", "1.33.13", `{"feature-gates": "CompactHashCheck=true"}`, "--feature-gates=InitialCorruptCheck=true")))
 	f.Add([]byte(workloadYAML("kube-apiserver", "1.37.2", `{"v": 2}`, "--tls-sni-cert-key=a", "--tls-sni-cert-key=b") + "---\n# c\n--- {a: 1}\n"))
 	f.Add([]byte("--- |\n  text\n...\n---\nkind: [\n"))
+	f.Add([]byte(workloadYAML("kube-scheduler", "1.31.13", "", "--v=2") + "        command: [kube-scheduler]\n"))
 	f.Fuzz(func(t *testing.T, input []byte) {
 		var first bytes.Buffer
 		if err := Render(bytes.NewReader(input), &first, Options{}); err != nil {

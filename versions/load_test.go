@@ -70,6 +70,7 @@ func TestLoadRejects(t *testing.T) {
 		{"bad removedIn", `addedIn: "3.6"}`, `removedIn: "3"}`, "removedIn"},
 		{"empty span", `addedIn: "3.6"}`, `addedIn: "3.6", removedIn: "3.6"}`, "not before removedIn"},
 		{"gate listed twice", "names: [A, B]", "names: [A, B, B]", "feature gate B: listed twice"},
+		{"gate row for an unknown component", "components: [kube-scheduler]", "components: [kube-sheduler]", `component "kube-sheduler" is not one of`},
 		{"gate spans overlap", `{names: [A], addedIn: "1.39"}`, `{names: [A], addedIn: "1.37"}`, "feature gate A: listed twice"},
 		{"gate row without names", "{names: [OnlyScheduler], components: [kube-scheduler]}", "{components: [kube-scheduler]}", "no names"},
 		{"bad gate span", `{names: [A], addedIn: "1.39"}`, `{names: [A], addedIn: "1"}`, "addedIn"},

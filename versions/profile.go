@@ -107,7 +107,7 @@ func (p Profile) Current(s Setting) Setting {
 func (p Profile) Required() []RequiredSetting {
 	required := make([]RequiredSetting, len(p.spec.required))
 	for i, r := range p.spec.required {
-		required[i] = RequiredSetting{Setting: p.Current(r.Setting), Value: r.value}
+		required[i] = RequiredSetting{Setting: p.Current(r.Setting), Value: r.Value}
 	}
 	return required
 }

@@ -54,7 +54,7 @@ type componentSpec struct {
 	flags           map[string][]span
 	gates           map[string][]gateSpan
 	renames         []rename
-	required        []requiredSetting
+	required        []RequiredSetting // in the newest form; Profile.Required translates
 }
 
 type gateSpan struct {
@@ -67,11 +67,6 @@ type gateSpan struct {
 type rename struct {
 	from, to Setting
 	in       Minor
-}
-
-type requiredSetting struct {
-	Setting
-	value string
 }
 
 //go:embed versions.yaml
@@ -173,7 +168,10 @@ func Load(data []byte) (*Table, error) {
 			return nil, fmt.Errorf("component %q is not one of %v", c, Components())
 		}
 	}
-	return t, t.checkRequiredSettings()
+	if err := t.checkRequiredSettings(); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 func loadReleases(rows []releaseRow) ([]Release, error) {
@@ -230,6 +228,11 @@ func loadComponent(c Component, row componentRow, gateSets map[string][]gateRow)
 		return nil, fmt.Errorf("featureGates: no set named %q", row.FeatureGates)
 	}
 	for i, g := range gateRows {
+		for _, only := range g.Components {
+			if !slices.Contains(Components(), only) {
+				return nil, fmt.Errorf("feature gate set %s[%d]: component %q is not one of %v", row.FeatureGates, i, only, Components())
+			}
+		}
 		if len(g.Components) > 0 && !slices.Contains(g.Components, c) {
 			continue
 		}
@@ -254,7 +257,7 @@ func loadComponent(c Component, row componentRow, gateSets map[string][]gateRow)
 		if (r.Flag == "") == (r.Gate == "") {
 			return nil, fmt.Errorf("required[%d]: want exactly one of flag and gate", i)
 		}
-		s := requiredSetting{Setting: Setting{Name: r.Flag}, value: r.Value}
+		s := RequiredSetting{Setting: Setting{Name: r.Flag}, Value: r.Value}
 		if r.Gate != "" {
 			s.Setting = Setting{Name: r.Gate, Gate: true}
 			if _, err := strconv.ParseBool(r.Value); err != nil {

@@ -66,32 +66,32 @@ func TestFlagKnown(t *testing.T) {
 	for _, tc := range []struct {
 		component Component
 		flag      string
-		known     []string // Kubernetes minors where the flag is known; the rest of 1.31-1.37 must not know it
+		known     []int // Kubernetes minors 1.x that know the flag; the rest of 1.31-1.37 must not
 	}{
-		{KubeAPIServer, "etcd-servers", []string{"31", "32", "33", "34", "35", "36", "37"}},
-		{KubeAPIServer, "cloud-provider", []string{"31", "32"}},
-		{KubeAPIServer, "service-account-signing-endpoint", []string{"32", "33", "34", "35", "36", "37"}},
-		{KubeAPIServer, "coordinated-leadership-lease-duration", []string{"34", "35", "36", "37"}},
-		{KubeAPIServer, "min-compatibility-version", []string{"35", "36", "37"}},
-		{KubeAPIServer, "tls-curve-preferences", []string{"36", "37"}},
+		{KubeAPIServer, "etcd-servers", []int{31, 32, 33, 34, 35, 36, 37}},
+		{KubeAPIServer, "cloud-provider", []int{31, 32}},
+		{KubeAPIServer, "service-account-signing-endpoint", []int{32, 33, 34, 35, 36, 37}},
+		{KubeAPIServer, "coordinated-leadership-lease-duration", []int{34, 35, 36, 37}},
+		{KubeAPIServer, "min-compatibility-version", []int{35, 36, 37}},
+		{KubeAPIServer, "tls-curve-preferences", []int{36, 37}},
 		{KubeAPIServer, "insecure-port", nil},
 		{KubeAPIServer, "version", nil},
 		{KubeAPIServer, "help", nil},
-		{KubeControllerManager, "concurrent-service-syncs", []string{"31", "32", "33", "34", "35", "36"}},
-		{KubeControllerManager, "concurrent-disruption-syncs", []string{"37"}},
-		{KubeScheduler, "requestheader-uid-headers", []string{"32", "33", "34", "35", "36", "37"}},
+		{KubeControllerManager, "concurrent-service-syncs", []int{31, 32, 33, 34, 35, 36}},
+		{KubeControllerManager, "concurrent-disruption-syncs", []int{37}},
+		{KubeScheduler, "requestheader-uid-headers", []int{32, 33, 34, 35, 36, 37}},
 		{KubeScheduler, "etcd-servers", nil},
 		// etcd flags follow the etcd release each minor runs: 3.5 up to 1.33, 3.6 from 1.34.
-		{Etcd, "data-dir", []string{"31", "32", "33", "34", "35", "36", "37"}},
-		{Etcd, "experimental-enable-v2v3", []string{"31", "32", "33"}},
-		{Etcd, "feature-gates", []string{"34", "35", "36", "37"}},
-		{Etcd, "watch-progress-notify-interval", []string{"34", "35", "36", "37"}},
-		{Etcd, "experimental-watch-progress-notify-interval", []string{"31", "32", "33", "34", "35", "36", "37"}},
+		{Etcd, "data-dir", []int{31, 32, 33, 34, 35, 36, 37}},
+		{Etcd, "experimental-enable-v2v3", []int{31, 32, 33}},
+		{Etcd, "feature-gates", []int{34, 35, 36, 37}},
+		{Etcd, "watch-progress-notify-interval", []int{34, 35, 36, 37}},
+		{Etcd, "experimental-watch-progress-notify-interval", []int{31, 32, 33, 34, 35, 36, 37}},
 		{Etcd, "config-file", nil},
 		{"kubelet", "v", nil},
 	} {
 		for minor := 31; minor <= 37; minor++ {
-			want := slices.Contains(tc.known, strings.TrimPrefix(Minor{1, minor}.String(), "1."))
+			want := slices.Contains(tc.known, minor)
 			if got := table.FlagKnown(tc.component, tc.flag, Version{1, minor, 0}); got != want {
 				t.Errorf("FlagKnown(%s, %s, 1.%d) = %t, want %t", tc.component, tc.flag, minor, got, want)
 			}
@@ -104,7 +104,7 @@ func TestGateKnown(t *testing.T) {
 	for _, tc := range []struct {
 		component Component
 		gate      string
-		known     []int // Kubernetes minors
+		known     []int // Kubernetes minors 1.x that know the gate
 	}{
 		{KubeAPIServer, "AllAlpha", []int{31, 32, 33, 34, 35, 36, 37}},
 		{KubeAPIServer, "ServerSideApply", []int{31}},
