@@ -12,6 +12,7 @@ package postrender
 //	    taowa.io/container: kube-apiserver      # the container whose command line to rewrite
 //	    taowa.io/kubernetes-version: 1.36.3     # the target version; every workload that states it agrees
 //	    taowa.io/extra-args: '{"v": "4", "feature-gates": "A=true"}'   # the user's flags, optional
+//	    taowa.io/set-image-tag: "true"          # optional: tag the container's image for the version
 //
 // The container's args (or, without args, its command after the binary) hold the chart's
 // default flags as --name=value, feature gates as --feature-gates=A=true,B=false.
@@ -26,4 +27,8 @@ const (
 	// dashes) to value; the key "feature-gates" holds gates as "A=true,B=false". They override
 	// the chart's defaults, and one the version does not know fails the render.
 	AnnotationExtraArgs = "taowa.io/extra-args"
+	// AnnotationSetImageTag, when "true", makes the post-renderer set the tag of the rewritten
+	// container's image to the component's registry.k8s.io tag for the version
+	// (versions.Profile.ImageTag), so a chart need not know which etcd a version runs.
+	AnnotationSetImageTag = "taowa.io/set-image-tag"
 )

@@ -59,6 +59,11 @@ func TestRenderErrors(t *testing.T) {
 		{"user gate without name", apiserver("1.37.2", `{"feature-gates": "=true"}`), []string{`"=true" is not of the form Name=true`}},
 		{"user flag turned gate needs a boolean", workloadYAML("etcd", "1.37.2", `{"experimental-initial-corrupt-check": "sometimes"}`),
 			[]string{"feature gate InitialCorruptCheck (from flag --experimental-initial-corrupt-check) needs true or false"}},
+		{"set-image-tag not boolean", strings.Replace(apiserver("1.37.2", ""), "taowa.io/container: main", "taowa.io/container: main\n        taowa.io/set-image-tag: \"yes\"", 1),
+			[]string{AnnotationSetImageTag, `"yes"`, "want true or false"}},
+		{"set-image-tag on an image pinned by digest", strings.Replace(strings.Replace(apiserver("1.37.2", ""), "taowa.io/container: main", "taowa.io/container: main\n        taowa.io/set-image-tag: \"true\"", 1),
+			"      - name: main\n", "      - name: main\n        image: registry.k8s.io/kube-apiserver@sha256:0123\n", 1),
+			[]string{AnnotationSetImageTag, "pinned by digest"}},
 		{"chart gate not boolean", apiserver("1.37.2", "", "--feature-gates=WatchList"), []string{"container main", `"WatchList" is not of the form`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 
@@ -199,11 +200,35 @@ func (w *workload) rewrite(table *versions.Table, target versions.Version) ([]by
 		return nil, fmt.Errorf("container %s: %w", containerName, err)
 	}
 	commandLine.set(container, flags)
+	if err := w.setImageTag(container, profile); err != nil {
+		return nil, fmt.Errorf("container %s: %w", containerName, err)
+	}
 	document, err := json.Marshal(w.object)
 	if err != nil {
 		return nil, err
 	}
 	return yaml.JSONToYAML(document)
+}
+
+// setImageTag tags the container's image for the profile's version when the chart asks for it.
+func (w *workload) setImageTag(container map[string]any, profile versions.Profile) error {
+	set, _, err := w.annotation(AnnotationSetImageTag)
+	if err != nil || set == "" || set == "false" {
+		return err
+	}
+	if set != "true" {
+		return fmt.Errorf("annotation %s is %q; want true or false", AnnotationSetImageTag, set)
+	}
+	image, _ := container["image"].(string)
+	if image == "" || strings.Contains(image, "@") {
+		return fmt.Errorf("annotation %s: image %q has no repository to tag, or is pinned by digest", AnnotationSetImageTag, image)
+	}
+	repository := image
+	if colon := strings.LastIndexByte(image, ':'); colon > strings.LastIndexByte(image, '/') {
+		repository = image[:colon] // a colon before the last slash is a registry port
+	}
+	container["image"] = repository + ":" + profile.ImageTag()
+	return nil
 }
 
 // container returns the named container of the Pod template.

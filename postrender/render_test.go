@@ -246,6 +246,27 @@ func TestFlagsInCommandStayInCommand(t *testing.T) {
 	}
 }
 
+func TestSetImageTag(t *testing.T) {
+	for _, tc := range []struct{ version, image, want string }{
+		{"1.33.13", "registry.k8s.io/etcd:3.6.16-0", "registry.k8s.io/etcd:3.5.24-0"},
+		{"1.37.2", "localhost:5000/mirror/etcd", "localhost:5000/mirror/etcd:3.6.16-0"},
+		{"1.37.2", "localhost:5000/etcd:old", "localhost:5000/etcd:3.6.16-0"},
+	} {
+		doc := strings.Replace(workloadYAML("etcd", tc.version, ""), "      - name: main\n",
+			"      - name: main\n        image: "+tc.image+"\n", 1)
+		doc = strings.Replace(doc, "taowa.io/container: main\n", "taowa.io/container: main\n        taowa.io/set-image-tag: \"true\"\n", 1)
+		out, err := render(t, []byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, _ := parseWorkload(out)
+		container, _ := w.container("main")
+		if container["image"] != tc.want {
+			t.Errorf("%s at %s: image %v, want %s", tc.image, tc.version, container["image"], tc.want)
+		}
+	}
+}
+
 func TestHeaders(t *testing.T) {
 	for _, tc := range []struct{ doc, want string }{
 		{"---\n# Source: x.yaml\n\n# more\nkind: A\n", "---\n# Source: x.yaml\n\n# more\n"},

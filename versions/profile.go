@@ -112,6 +112,16 @@ func (p Profile) Required() []RequiredSetting {
 	return required
 }
 
+// ImageTag is the tag of the component's image on registry.k8s.io for this version: "v1.37.2"
+// for the kube-* components, "3.6.16-0" for etcd (etcd release, then image revision, which is 0
+// for every etcd release taowa runs).
+func (p Profile) ImageTag() string {
+	if p.spec.versionedByEtcd {
+		return p.Version.String() + "-0"
+	}
+	return "v" + p.Version.String()
+}
+
 // String names the component and its release for messages: "kube-apiserver 1.36.3", or
 // "etcd 3.6.16 (Kubernetes 1.36.3)".
 func (p Profile) String() string {

@@ -161,11 +161,11 @@ func TestProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Version != mustParse(t, "3.5.24") || p.String() != "etcd 3.5.24 (Kubernetes 1.33.13)" {
-		t.Errorf("etcd profile at 1.33.13 = %v (version %v)", p, p.Version)
+	if p.Version != mustParse(t, "3.5.24") || p.String() != "etcd 3.5.24 (Kubernetes 1.33.13)" || p.ImageTag() != "3.5.24-0" {
+		t.Errorf("etcd profile at 1.33.13 = %v (version %v, image tag %s)", p, p.Version, p.ImageTag())
 	}
 	p, err = table.Profile(KubeScheduler, mustParse(t, "1.36.1"))
-	if err != nil || p.String() != "kube-scheduler 1.36.1" {
+	if err != nil || p.String() != "kube-scheduler 1.36.1" || p.ImageTag() != "v1.36.1" {
 		t.Errorf("Profile(kube-scheduler, 1.36.1) = %v, %v; any patch of a supported minor is accepted", p, err)
 	}
 	if _, err := table.Profile("kubelet", mustParse(t, "1.36.1")); err == nil || !strings.Contains(err.Error(), "kubelet") {
