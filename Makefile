@@ -17,7 +17,7 @@ HELM4 := $(TAOWA_CACHE)/tools/helm4/$(HELM4_VERSION)/helm
 # Tenant Kubernetes versions whose images `make images` loads (each is built once, then cached).
 TENANT_VERSIONS ?= v1.37.2 v1.36.3
 
-.PHONY: help deps binaries build up down status images test test-unit test-e2e lint demo bench
+.PHONY: help deps binaries build up down status images test test-unit test-e2e lint lint-chart demo bench
 
 help:
 	@echo "make demo    bring up the local meta cluster (building what it needs) and show it"
@@ -62,6 +62,10 @@ lint:
 	test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 
+# The Helm charts, offline: helm lint --strict, ct lint, kubeconform -strict, values.schema.json.
+lint-chart:
+	hack/lint-chart.sh
+
 test-unit:
 	go test ./...
 
@@ -69,7 +73,7 @@ test-unit:
 test-e2e: images
 	go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/...
 
-test: lint test-unit test-e2e
+test: lint lint-chart test-unit test-e2e
 
 # Benchmarks on the local meta cluster; docs/benchmarks.md records their results.
 bench: images
