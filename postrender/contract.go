@@ -1,7 +1,7 @@
 package postrender
 
 // The contract between charts/tenant-master and the post-renderer. The chart's _helpers.tpl
-// writes these keys; a test there compares them with these constants.
+// writes these keys, so the two must change together; a chart test is to compare them.
 //
 // The chart marks the Pod template of each control-plane Deployment or StatefulSet:
 //

@@ -4,6 +4,7 @@ package versionstest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,14 +32,17 @@ func CacheDir(t testing.TB) string {
 // the command that builds it, when it is not there.
 func Binary(t testing.TB, c versions.Component, r versions.Release) string {
 	t.Helper()
+	what := fmt.Sprintf("%s %s", c, r.Kubernetes)
 	path := filepath.Join(CacheDir(t), "k8s", "v"+r.Kubernetes.String(), "bin", string(c))
 	build := "hack/build-k8s.sh v" + r.Kubernetes.String()
 	if c == versions.Etcd {
+		what = fmt.Sprintf("etcd %s (for Kubernetes %s)", r.Etcd, r.Kubernetes)
 		path = filepath.Join(CacheDir(t), "tools", "etcd", "v"+r.Etcd.String(), "etcd")
-		build = "ETCD_VERSION=v" + r.Etcd.String() + " hack/build-tools.sh etcd"
+		// build-tools.sh builds the ETCD_VERSION that hack/versions.env sets, whatever the environment says.
+		build = "hack/build-tools.sh etcd, with ETCD_VERSION=v" + r.Etcd.String() + " in hack/versions.env"
 	}
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("%s %s is not built (%v); build it with %s", c, r.Kubernetes, err, build)
+		t.Skipf("%s is not built (%v); build it with %s", what, err, build)
 	}
 	return path
 }
