@@ -8,7 +8,6 @@ package versions
 
 import (
 	"bytes"
-	_ "embed"
 	"fmt"
 	"slices"
 	"strconv"
@@ -67,22 +66,6 @@ type gateSpan struct {
 type rename struct {
 	from, to Setting
 	in       Minor
-}
-
-//go:embed versions.yaml
-var builtinData []byte
-
-var builtin = mustLoad(builtinData)
-
-// Builtin returns the table compiled into taowa from versions.yaml.
-func Builtin() *Table { return builtin }
-
-func mustLoad(data []byte) *Table {
-	t, err := Load(data)
-	if err != nil {
-		panic(fmt.Sprintf("versions: embedded versions.yaml: %v", err))
-	}
-	return t
 }
 
 // The file format of versions.yaml. Minors are strings ("1.33") so YAML cannot read 1.30 as 1.3.

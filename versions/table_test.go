@@ -45,6 +45,26 @@ func TestBuiltinReleases(t *testing.T) {
 	}
 }
 
+// The package functions answer from the built-in table.
+func TestPackageFunctions(t *testing.T) {
+	table := Builtin()
+	if !slices.Equal(Supported(), table.Supported()) || Default() != table.Default() {
+		t.Errorf("Supported() = %v, Default() = %v; the built-in table says %v, %v", Supported(), Default(), table.Supported(), table.Default())
+	}
+	if r, err := ForMinor(Minor{1, 34}); err != nil || r.Kubernetes != mustParse(t, "1.34.4") {
+		t.Errorf("ForMinor(1.34) = %v, %v", r, err)
+	}
+	if etcd, err := EtcdFor(mustParse(t, "1.33.1")); err != nil || etcd != mustParse(t, "3.5.24") {
+		t.Errorf("EtcdFor(1.33.1) = %v, %v", etcd, err)
+	}
+	if err := CheckUpgrade(mustParse(t, "1.36.3"), mustParse(t, "1.37.2")); err != nil {
+		t.Errorf("CheckUpgrade(1.36.3, 1.37.2) = %v", err)
+	}
+	if err := CheckRollback(mustParse(t, "1.37.2"), mustParse(t, "1.35.4")); err == nil {
+		t.Error("CheckRollback(1.37.2, 1.35.4) = nil, want an error")
+	}
+}
+
 func TestUnsupportedMinor(t *testing.T) {
 	table := Builtin()
 	for _, v := range []string{"1.30.14", "1.38.0", "2.0.0"} {
