@@ -24,6 +24,8 @@ type commandLine struct {
 	inCommand bool
 }
 
+// containerCommandLine reads the chart's default flags: from args, or, when the container has no
+// args, from command after the binary.
 func containerCommandLine(container map[string]any) (commandLine, error) {
 	command, err := stringList(container, "command")
 	if err != nil {
@@ -38,7 +40,7 @@ func containerCommandLine(container map[string]any) (commandLine, error) {
 		return commandLine{flags: flags, inCommand: true}, err
 	}
 	if len(command) > 1 && strings.HasPrefix(command[1], "-") {
-		return commandLine{}, fmt.Errorf("flags in both command and args; keep them in one place")
+		return commandLine{}, errors.New("flags in both command and args; keep them in one place")
 	}
 	flags, err := parseFlags(args)
 	return commandLine{flags: flags}, err
