@@ -8,8 +8,10 @@ set -euo pipefail
 
 cache=${TAOWA_CACHE:-$HOME/.cache/taowa}
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=hack/versions.env
-source "$here/versions.env"
+# hack/versions.env gives the defaults; a version set in the environment wins (e.g. ETCD_VERSION=v3.5.24).
+while IFS='=' read -r key value; do
+  [[ $key =~ ^[A-Z0-9_]+$ && -z ${!key:-} ]] && export "$key=$value"
+done <"$here/versions.env"
 
 # go_install NAME VERSION PACKAGE@VERSION: `go install` into the cache.
 go_install() {
