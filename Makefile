@@ -17,7 +17,7 @@ HELM4 := $(TAOWA_CACHE)/tools/helm4/$(HELM4_VERSION)/helm
 # Tenant Kubernetes versions whose images `make images` loads (each is built once, then cached).
 TENANT_VERSIONS ?= v1.37.2 v1.36.3
 
-.PHONY: help deps binaries build up down status images test test-unit test-e2e lint lint-chart demo bench
+.PHONY: help deps binaries build up down status images test test-unit test-e2e lint lint-chart demo bench e2e-versions
 
 help:
 	@echo "make demo    bring up the local meta cluster (building what it needs) and show it"
@@ -48,12 +48,23 @@ status: build
 	$(METACLUSTER) status
 
 # The tenant images: Kubernetes components per tenant version, etcd, and the project's own.
+TENANT_ETCD_VERSIONS ?= $(ETCD_VERSION)
 images: up
 	hack/build-tools.sh helm3 helm4
 	for v in $(TENANT_VERSIONS); do hack/build-k8s.sh $$v kube-apiserver kube-controller-manager kube-scheduler; done
+	for e in $(TENANT_ETCD_VERSIONS); do ETCD_VERSION=$$e hack/build-tools.sh etcd; done
 	$(METACLUSTER) images $(foreach v,$(TENANT_VERSIONS),$(foreach c,kube-apiserver kube-controller-manager kube-scheduler,registry.k8s.io/$(c):$(v)=$(TAOWA_CACHE)/k8s/$(v)/bin/$(c))) \
-	  registry.k8s.io/etcd:$(ETCD_VERSION:v%=%)-0=$(TAOWA_CACHE)/tools/etcd/$(ETCD_VERSION)/etcd \
+	  $(foreach e,$(TENANT_ETCD_VERSIONS),registry.k8s.io/etcd:$(e:v%=%)-0=$(TAOWA_CACHE)/tools/etcd/$(e)/etcd) \
 	  ghcr.io/taowa/taowa-hook:$(CHART_VERSION)=$(BIN)/taowa-hook
+
+# Every supported minor for real: its binaries against the version table, then a tenant master of
+# each version installed and serving. The list comes from the table (taowa-versions). Cold, this
+# builds seven Kubernetes versions (about 20 minutes each on 2 cores).
+e2e-versions: build
+	$(MAKE) images TENANT_VERSIONS="$$(go run ./versions/cmd/taowa-versions kubernetes | tr '\n' ' ')" \
+	  TENANT_ETCD_VERSIONS="$$(go run ./versions/cmd/taowa-versions etcd | tr '\n' ' ')"
+	go test -tags realbinaries -count=1 ./versions/... ./postrender/...
+	TAOWA_E2E_VERSIONS=all go test -tags e2e -count=1 -run TestTenantEveryVersion -timeout 150m -v ./test/e2e/...
 
 demo: up
 	$(KUBECTL) --kubeconfig $(TAOWA_STATE)/kubeconfig get nodes,pods -A -o wide

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/taowa/taowa/hooks/pki"
+	"github.com/taowa/taowa/versions"
 )
 
 // helm runs one Helm major version against the meta cluster, with its own data, config and
@@ -148,6 +149,34 @@ func TestTenantMasters(t *testing.T) {
 		t.Run(tn.release+"/uninstall", func(t *testing.T) {
 			tn.helm.run(ctx, t, "uninstall", tn.release, "-n", tn.namespace, "--wait", "--timeout", "3m")
 			assertOnlyDataLeft(ctx, t, tn)
+		})
+	}
+}
+
+// TestTenantEveryVersion installs a tenant master of every supported minor (make e2e-versions),
+// one after the other, and checks that it serves its version.
+func TestTenantEveryVersion(t *testing.T) {
+	if os.Getenv("TAOWA_E2E_VERSIONS") == "" {
+		t.Skip("run by make e2e-versions, which builds every supported version")
+	}
+	root := repoRoot()
+	h := helmFor(t, 3)
+	for _, r := range versions.Builtin().Releases() {
+		t.Run(r.Kubernetes.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			tn := tenant{release: "every", namespace: "e2e-every-" + strings.ReplaceAll(r.Kubernetes.String(), ".", "-"), version: r.Kubernetes.String(), helm: h}
+			t.Cleanup(func() {
+				_ = env.client.CoreV1().Namespaces().Delete(context.Background(), tn.namespace, metav1.DeleteOptions{})
+			})
+			start := time.Now()
+			h.run(ctx, t, "install", tn.release, filepath.Join(root, "charts", "tenant-master"), "-n", tn.namespace, "--create-namespace",
+				"--set", "kubernetesVersion="+tn.version, "--post-renderer", filepath.Join(root, "bin", "taowa-postrender"), "--wait", "--timeout", "5m")
+			t.Logf("%s installed and Ready after %.1fs", tn.version, time.Since(start).Seconds())
+			info, err := tenantClient(ctx, t, tn).Discovery().ServerVersion()
+			require.NoError(t, err)
+			assert.Equal(t, "v"+tn.version, info.GitVersion)
+			h.run(ctx, t, "uninstall", tn.release, "-n", tn.namespace, "--wait")
 		})
 	}
 }
