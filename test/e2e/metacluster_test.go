@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -111,32 +110,6 @@ func TestMetaClusterWorkloads(t *testing.T) {
 	require.Regexp(t, `page: web-[a-z0-9]+-[a-z0-9]+`, logs)
 
 	require.Equal(t, "persisted-store-0", strings.TrimSpace(kubectl(t, "-n", ns, "exec", "store-0", "--", "cat", "/data/hello")))
-}
-
-// TestUpIsIdempotentAndRecovers: `up` on a healthy cluster changes nothing; after a `down` and an
-// `up` killed halfway, the next `up` cleans what the killed run left and brings a healthy cluster.
-func TestUpIsIdempotentAndRecovers(t *testing.T) {
-	if !env.local {
-		t.Skip("needs the local meta cluster")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	apiserver := daemonPID(t, "kube-apiserver")
-	require.NoError(t, metaclusterCmd(ctx, "up").Run())
-	require.Equal(t, apiserver, daemonPID(t, "kube-apiserver"), "up on a healthy cluster restarted the apiserver")
-
-	require.NoError(t, metaclusterCmd(ctx, "down").Run())
-	killed := metaclusterCmd(ctx, "up")
-	require.NoError(t, killed.Start())
-	// Kill it once containerd runs: by then it has made the namespace, mounts, cgroups and daemons.
-	waitUntil(ctx, t, "containerd started by the run to kill", func(context.Context) (bool, error) {
-		return exec.Command("test", "-S", env.meta.ContainerdSocket()).Run() == nil, nil
-	})
-	require.NoError(t, killed.Process.Signal(syscall.SIGKILL))
-	_ = killed.Wait()
-
-	require.NoError(t, metaclusterCmd(ctx, "up").Run())
-	require.NoError(t, metacluster.Healthy(ctx, env.meta))
 }
 
 func daemonPID(t *testing.T, name string) string {
