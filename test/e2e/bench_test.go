@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/taowa/taowa/hack/metacluster"
 )
@@ -29,10 +28,12 @@ func BenchmarkTenantInstallToReady(b *testing.B) {
 	h := helmFor(b, 3)
 	var durations []time.Duration
 	for i := 0; i < b.N; i++ {
-		tn := tenant{release: fmt.Sprintf("bench-%d", i), namespace: fmt.Sprintf("bench-tenant-%d", i), version: "1.37.2", helm: h}
+		b.StopTimer()
+		tn := tenant{release: fmt.Sprintf("bench-%d", i), namespace: testNamespace(ctx, b, "bench-tenant"), version: "1.37.2", helm: h}
+		b.StartTimer()
 		start := time.Now()
 		tn.helm.run(ctx, b, "install", tn.release, filepath.Join(root, "charts", "tenant-master"), "-n", tn.namespace,
-			"--create-namespace", "--post-renderer", filepath.Join(root, "bin", "taowa-postrender"))
+			"--post-renderer", filepath.Join(root, "bin", "taowa-postrender"))
 		waitUntil(ctx, b, tn.release+" /readyz", func(ctx context.Context) (bool, error) {
 			client, err := newTenantClient(ctx, tn)
 			if err != nil {
@@ -48,7 +49,6 @@ func BenchmarkTenantInstallToReady(b *testing.B) {
 			b.StartTimer()
 		}
 		tn.helm.run(ctx, b, "uninstall", tn.release, "-n", tn.namespace, "--wait")
-		_ = env.client.CoreV1().Namespaces().Delete(ctx, tn.namespace, metav1.DeleteOptions{})
 	}
 	b.ReportMetric(median(durations).Seconds(), "s-median/install-to-readyz")
 }

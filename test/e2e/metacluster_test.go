@@ -145,7 +145,7 @@ func withVolume(p corev1.PodSpec, claim, path string) corev1.PodSpec {
 }
 
 // testNamespace creates a namespace that is deleted when the test ends.
-func testNamespace(ctx context.Context, t *testing.T, prefix string) string {
+func testNamespace(ctx context.Context, t testing.TB, prefix string) string {
 	t.Helper()
 	ns, err := env.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}, metav1.CreateOptions{})
 	require.NoError(t, err)

@@ -88,22 +88,20 @@ func TestTenantMasters(t *testing.T) {
 	helm3, helm4 := helmFor(t, 3), helmFor(t, 4)
 	helm4.run(ctx, t, "plugin", "install", filepath.Join(root, "postrender", "plugin"))
 
+	// Namespaces with generated names: what a killed earlier run left cannot collide.
 	tenants := []tenant{
-		{release: "tenant-a", namespace: "e2e-tenant-a", version: "1.37.2", helm: helm3, postRenderer: filepath.Join(root, "bin", "taowa-postrender")},
-		{release: "tenant-b", namespace: "e2e-tenant-b", version: "1.36.3", helm: helm4, postRenderer: "taowa-postrender"},
+		{release: "tenant-a", namespace: testNamespace(ctx, t, "e2e-tenant-a"), version: "1.37.2", helm: helm3, postRenderer: filepath.Join(root, "bin", "taowa-postrender")},
+		{release: "tenant-b", namespace: testNamespace(ctx, t, "e2e-tenant-b"), version: "1.36.3", helm: helm4, postRenderer: "taowa-postrender"},
 	}
 
 	var wg sync.WaitGroup
 	for i := range tenants {
 		tn := &tenants[i]
-		t.Cleanup(func() {
-			_ = env.client.CoreV1().Namespaces().Delete(context.Background(), tn.namespace, metav1.DeleteOptions{})
-		})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			tn.helm.run(ctx, t, "install", tn.release, chart, "--namespace", tn.namespace, "--create-namespace",
+			tn.helm.run(ctx, t, "install", tn.release, chart, "--namespace", tn.namespace,
 				"--set", "kubernetesVersion="+tn.version, "--post-renderer", tn.postRenderer, "--wait", "--timeout", "5m")
 			t.Logf("%s %s installed and Ready after %.1fs", tn.release, tn.version, time.Since(start).Seconds())
 		}()
@@ -165,12 +163,10 @@ func TestTenantEveryVersion(t *testing.T) {
 		t.Run(r.Kubernetes.String(), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
-			tn := tenant{release: "every", namespace: "e2e-every-" + strings.ReplaceAll(r.Kubernetes.String(), ".", "-"), version: r.Kubernetes.String(), helm: h}
-			t.Cleanup(func() {
-				_ = env.client.CoreV1().Namespaces().Delete(context.Background(), tn.namespace, metav1.DeleteOptions{})
-			})
+			ns := testNamespace(ctx, t, "e2e-every-"+strings.ReplaceAll(r.Kubernetes.String(), ".", "-"))
+			tn := tenant{release: "every", namespace: ns, version: r.Kubernetes.String(), helm: h}
 			start := time.Now()
-			h.run(ctx, t, "install", tn.release, filepath.Join(root, "charts", "tenant-master"), "-n", tn.namespace, "--create-namespace",
+			h.run(ctx, t, "install", tn.release, filepath.Join(root, "charts", "tenant-master"), "-n", tn.namespace,
 				"--set", "kubernetesVersion="+tn.version, "--post-renderer", filepath.Join(root, "bin", "taowa-postrender"), "--wait", "--timeout", "5m")
 			t.Logf("%s installed and Ready after %.1fs", tn.version, time.Since(start).Seconds())
 			info, err := tenantClient(ctx, t, tn).Discovery().ServerVersion()
@@ -207,6 +203,7 @@ func TestTenantMasterServerSideDryRun(t *testing.T) {
 
 // tenantClient reaches the tenant's apiserver through its Service's ClusterIP (the host routes
 // the meta cluster's Service range), with the admin kubeconfig from the Secret the PKI hook wrote.
+// The certificate names the Service's DNS names, not its ClusterIP, so TLS checks the name.
 func tenantClient(ctx context.Context, t testing.TB, tn tenant) *kubernetes.Clientset {
 	t.Helper()
 	client, err := newTenantClient(ctx, tn)
