@@ -91,10 +91,15 @@ func Ensure(ctx context.Context, client kubernetes.Interface, cfg Config, out io
 	if err != nil {
 		return err
 	}
-	apiserverSpec, err := cfg.apiserverSpec()
+	clusterIP, err := s.apiserverClusterIP(ctx)
 	if err != nil {
 		return err
 	}
+	apiserverSpec, err := cfg.apiserverSpec(clusterIP)
+	if err != nil {
+		return err
+	}
+	apiserverSpec.Validity = cfg.CertValidity
 	etcdNames := cfg.etcdNames()
 	clientAuth := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	leaves := []struct {
@@ -117,6 +122,9 @@ func Ensure(ctx context.Context, client kubernetes.Interface, cfg Config, out io
 			return err
 		}
 	}
+	if err := s.ensureServingIP(ctx, ca, apiserverSpec, clusterIP); err != nil {
+		return err
+	}
 	if err := s.ensureServiceAccountKey(ctx); err != nil {
 		return err
 	}
@@ -136,9 +144,10 @@ func Ensure(ctx context.Context, client kubernetes.Interface, cfg Config, out io
 	return nil
 }
 
-// apiserverSpec lists every name the apiserver is reached by: its Service in the meta cluster,
-// the tenant's own `kubernetes` Service (name and first Service IP), and external addresses.
-func (c Config) apiserverSpec() (certs.Spec, error) {
+// apiserverSpec lists every name the apiserver is reached by: its Service in the meta cluster
+// (names and, once the Service exists, its ClusterIP), the tenant's own `kubernetes` Service
+// (name and first Service IP), and external addresses.
+func (c Config) apiserverSpec(clusterIP net.IP) (certs.Spec, error) {
 	svc := c.apiserverService()
 	spec := certs.Spec{
 		CommonName: "kube-apiserver",
@@ -155,6 +164,9 @@ func (c Config) apiserverSpec() (certs.Spec, error) {
 		return certs.Spec{}, err
 	}
 	spec.IPs = append(spec.IPs, first)
+	if clusterIP != nil {
+		spec.IPs = append(spec.IPs, clusterIP)
+	}
 	for _, a := range c.ExternalAddresses {
 		if ip := net.ParseIP(a); ip != nil {
 			spec.IPs = append(spec.IPs, ip)
@@ -197,6 +209,69 @@ func firstIP(cidr string) (net.IP, error) {
 	copy(first, ip)
 	first[len(first)-1]++
 	return first, nil
+}
+
+// apiserverClusterIP returns the ClusterIP of the apiserver's Service, or nil while the Service
+// does not exist: on a first install this runs as a pre-install hook, before Helm creates it.
+func (s *store) apiserverClusterIP(ctx context.Context) (net.IP, error) {
+	svc, err := s.client.CoreV1().Services(s.cfg.Namespace).Get(ctx, s.cfg.apiserverService(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read service %s/%s: %w", s.cfg.Namespace, s.cfg.apiserverService(), err)
+	}
+	return net.ParseIP(svc.Spec.ClusterIP), nil
+}
+
+// ensureServingIP re-issues the apiserver's serving certificate, from the same CA and with the
+// same names, when it does not name the Service's ClusterIP: after a first install (the
+// post-install run adds the IP the pre-install run could not know) or when the Service was
+// recreated with another address. The apiserver reloads its serving certificate from the mounted
+// files, so no restart is needed. Nothing else is ever re-issued.
+func (s *store) ensureServingIP(ctx context.Context, ca *certs.KeyPair, spec certs.Spec, clusterIP net.IP) error {
+	if clusterIP == nil {
+		return nil
+	}
+	name := s.cfg.SecretName(SecretAPIServer)
+	secrets := s.client.CoreV1().Secrets(s.cfg.Namespace)
+	secret, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read secret %s/%s: %w", s.cfg.Namespace, name, err)
+	}
+	cert, err := certs.ParseCert(secret.Data[KeyCert])
+	if err != nil {
+		return fmt.Errorf("certificate in secret %s/%s: %w", s.cfg.Namespace, name, err)
+	}
+	if cert.VerifyHostname(clusterIP.String()) == nil {
+		return nil
+	}
+	kp, err := ca.Issue(spec)
+	if err != nil {
+		return err
+	}
+	reissued, err := tlsSecret(kp, ca)
+	if err != nil {
+		return err
+	}
+	secret.Data = reissued.Data
+	secret.Annotations = mergeMaps(secret.Annotations, reissued.Annotations)
+	if _, err := secrets.Update(ctx, secret, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("update secret %s/%s: %w", s.cfg.Namespace, name, err)
+	}
+	fmt.Fprintf(s.out, "updated secret/%s (serving certificate now names ClusterIP %s)\n", name, clusterIP)
+	return nil
+}
+
+func mergeMaps(base, over map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
 }
 
 // store reads and creates the Secrets.

@@ -102,6 +102,45 @@ func TestConcurrentCreationAdoptsTheWinner(t *testing.T) {
 	verifyChain(t, secretData(t, client, SecretAPIServer)[KeyCert], winner.CertPEM(), x509.ExtKeyUsageServerAuth)
 }
 
+// The pre-install run cannot know the Service's ClusterIP; the post-install run adds it to the
+// serving certificate, from the same CA, and touches nothing else.
+func TestServingCertificateGainsTheClusterIPOnceTheServiceExists(t *testing.T) {
+	client := fake.NewClientset()
+	ctx := context.Background()
+	require.NoError(t, Ensure(ctx, client, testConfig(), io.Discard))
+	before := map[string]map[string][]byte{}
+	for _, short := range allSecrets {
+		before[short] = secretData(t, client, short)
+	}
+	serving, err := certs.ParseCert(before[SecretAPIServer][KeyCert])
+	require.NoError(t, err)
+	require.Error(t, serving.VerifyHostname("10.96.7.7"))
+
+	_, err = client.CoreV1().Services("tenants").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenant-a-apiserver"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.7.7"},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, Ensure(ctx, client, testConfig(), &out))
+	assert.Contains(t, out.String(), "updated secret/tenant-a-apiserver")
+
+	after := secretData(t, client, SecretAPIServer)
+	reissued, err := certs.ParseCert(after[KeyCert])
+	require.NoError(t, err)
+	assert.NoError(t, reissued.VerifyHostname("10.96.7.7"))
+	assert.NoError(t, reissued.VerifyHostname("tenant-a-apiserver.tenants.svc"))
+	verifyChain(t, after[KeyCert], before[SecretCA][KeyCert], x509.ExtKeyUsageServerAuth)
+	for _, short := range allSecrets {
+		if short != SecretAPIServer {
+			assert.Equal(t, before[short], secretData(t, client, short), "secret %s changed", short)
+		}
+	}
+
+	out.Reset()
+	require.NoError(t, Ensure(ctx, client, testConfig(), &out))
+	assert.NotContains(t, out.String(), "updated", "a certificate that names the ClusterIP is kept")
+}
+
 func TestAPIServerCertificateNames(t *testing.T) {
 	client := fake.NewClientset()
 	require.NoError(t, Ensure(context.Background(), client, testConfig(), io.Discard))

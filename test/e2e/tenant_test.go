@@ -121,6 +121,17 @@ func TestTenantMasters(t *testing.T) {
 				}
 			}
 
+			// The post-install hook added the ClusterIP to the serving certificate: TLS by IP
+			// succeeds once the kubelet has synced the Secret into the Pod.
+			waitUntil(ctx, t, tn.release+" serving certificate names the ClusterIP", func(ctx context.Context) (bool, error) {
+				client, err := newTenantClient(ctx, tn)
+				if err != nil {
+					return false, err
+				}
+				_, err = client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+				return err == nil, err
+			})
+
 			client := tenantClient(ctx, t, tn)
 			readyz, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 			require.NoError(t, err)
@@ -203,7 +214,6 @@ func TestTenantMasterServerSideDryRun(t *testing.T) {
 
 // tenantClient reaches the tenant's apiserver through its Service's ClusterIP (the host routes
 // the meta cluster's Service range), with the admin kubeconfig from the Secret the PKI hook wrote.
-// The certificate names the Service's DNS names, not its ClusterIP, so TLS checks the name.
 func tenantClient(ctx context.Context, t testing.TB, tn tenant) *kubernetes.Clientset {
 	t.Helper()
 	client, err := newTenantClient(ctx, tn)
@@ -211,6 +221,7 @@ func tenantClient(ctx context.Context, t testing.TB, tn tenant) *kubernetes.Clie
 	return client
 }
 
+// newTenantClient verifies the apiserver's certificate against the ClusterIP itself.
 func newTenantClient(ctx context.Context, tn tenant) (*kubernetes.Clientset, error) {
 	name := tn.release + "-" + pki.SecretAdminKubeconfig
 	secret, err := env.client.CoreV1().Secrets(tn.namespace).Get(ctx, name, metav1.GetOptions{})
@@ -226,7 +237,6 @@ func newTenantClient(ctx context.Context, tn tenant) (*kubernetes.Clientset, err
 		return nil, err
 	}
 	cfg.Host = fmt.Sprintf("https://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)
-	cfg.TLSClientConfig.ServerName = tn.release + "-apiserver"
 	return kubernetes.NewForConfig(cfg)
 }
 
