@@ -137,7 +137,7 @@ func TestGateKnown(t *testing.T) {
 		// Only kube-apiserver and kube-controller-manager import the controller-manager gates.
 		{KubeScheduler, "ControllerManagerReleaseLeaderElectionLockOnExit", nil},
 		{KubeControllerManager, "ControllerManagerReleaseLeaderElectionLockOnExit", []int{36, 37}},
-		{KubeScheduler, "CloudControllerManagerWebhook", []int{31, 33, 34, 35, 36, 37}},
+		{KubeScheduler, "CloudControllerManagerWebhook", []int{31, 32, 33, 34, 35, 36, 37}}, // the 1.32.2 binary has it too
 		{KubeAPIServer, "CloudControllerManagerWebhook", []int{31, 32, 33, 34, 35, 36, 37}},
 		{Etcd, "InitialCorruptCheck", []int{34, 35, 36, 37}},
 		{Etcd, "AllAlpha", []int{34, 35, 36, 37}},

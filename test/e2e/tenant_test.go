@@ -17,7 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/taowa/taowa/hooks/pki"
@@ -247,25 +249,29 @@ func assertOnlyDataLeft(ctx context.Context, t *testing.T, tn tenant) {
 	t.Helper()
 	ns := tn.namespace
 	c := env.client
-	deploys, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	cfg, err := clientcmd.BuildConfigFromFlags("", env.kubeconfig)
 	require.NoError(t, err)
-	assert.Empty(t, deploys.Items)
-	sets, err := c.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
+	meta, err := metadata.NewForConfig(cfg)
 	require.NoError(t, err)
-	assert.Empty(t, sets.Items)
-	jobs, err := c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
-	require.NoError(t, err)
-	assert.Empty(t, jobs.Items)
-	svcs, err := c.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
-	require.NoError(t, err)
-	assert.Empty(t, svcs.Items)
-	roles, err := c.RbacV1().Roles(ns).List(ctx, metav1.ListOptions{})
-	require.NoError(t, err)
-	assert.Empty(t, roles.Items)
-	sas, err := c.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{})
-	require.NoError(t, err)
-	for _, sa := range sas.Items {
-		assert.Equal(t, "default", sa.Name, "ServiceAccount left behind")
+	for _, gvr := range []schema.GroupVersionResource{
+		{Group: "apps", Version: "v1", Resource: "deployments"},
+		{Group: "apps", Version: "v1", Resource: "statefulsets"},
+		{Group: "batch", Version: "v1", Resource: "jobs"},
+		{Version: "v1", Resource: "services"},
+		{Version: "v1", Resource: "serviceaccounts"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
+		{Group: "policy", Version: "v1", Resource: "poddisruptionbudgets"},
+		{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"},
+	} {
+		list, err := meta.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		for _, item := range list.Items {
+			if gvr.Resource == "serviceaccounts" && item.Name == "default" {
+				continue
+			}
+			t.Errorf("uninstall left %s %s", gvr.Resource, item.Name)
+		}
 	}
 	waitUntil(ctx, t, tn.release+" Pods gone", func(ctx context.Context) (bool, error) {
 		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
