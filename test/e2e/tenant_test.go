@@ -123,17 +123,6 @@ func TestTenantMasters(t *testing.T) {
 				}
 			}
 
-			// The post-install hook added the ClusterIP to the serving certificate: TLS by IP
-			// succeeds once the kubelet has synced the Secret into the Pod.
-			waitUntil(ctx, t, tn.release+" serving certificate names the ClusterIP", func(ctx context.Context) (bool, error) {
-				client, err := newTenantClient(ctx, tn)
-				if err != nil {
-					return false, err
-				}
-				_, err = client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-				return err == nil, err
-			})
-
 			client := tenantClient(ctx, t, tn)
 			readyz, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 			require.NoError(t, err)
@@ -216,10 +205,19 @@ func TestTenantMasterServerSideDryRun(t *testing.T) {
 
 // tenantClient reaches the tenant's apiserver through its Service's ClusterIP (the host routes
 // the meta cluster's Service range), with the admin kubeconfig from the Secret the PKI hook wrote.
+// It waits until TLS to the ClusterIP succeeds: the post-install hook adds the ClusterIP to the
+// serving certificate, and the kubelet syncs the Secret into the Pod within about a minute.
 func tenantClient(ctx context.Context, t testing.TB, tn tenant) *kubernetes.Clientset {
 	t.Helper()
-	client, err := newTenantClient(ctx, tn)
-	require.NoError(t, err)
+	var client *kubernetes.Clientset
+	waitUntil(ctx, t, tn.release+" serving certificate names the ClusterIP", func(ctx context.Context) (bool, error) {
+		var err error
+		if client, err = newTenantClient(ctx, tn); err != nil {
+			return false, err
+		}
+		_, err = client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err == nil, err
+	})
 	return client
 }
 
