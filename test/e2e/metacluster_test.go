@@ -112,13 +112,6 @@ func TestMetaClusterWorkloads(t *testing.T) {
 	require.Equal(t, "persisted-store-0", strings.TrimSpace(kubectl(t, "-n", ns, "exec", "store-0", "--", "cat", "/data/hello")))
 }
 
-func daemonPID(t *testing.T, name string) string {
-	t.Helper()
-	out, err := exec.Command("cat", env.meta.StateDir+"/run/"+name+".pid").Output()
-	require.NoError(t, err)
-	return string(out)
-}
-
 func busyboxPod(script string) corev1.PodSpec {
 	return corev1.PodSpec{
 		TerminationGracePeriodSeconds: ptr.To[int64](2),

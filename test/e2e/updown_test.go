@@ -4,7 +4,9 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -42,4 +44,12 @@ func TestUpIsIdempotentAndRecovers(t *testing.T) {
 
 	require.NoError(t, metaclusterCmd(ctx, "up").Run())
 	require.NoError(t, metacluster.Healthy(ctx, env.meta))
+}
+
+// daemonPID returns the content of a daemon's PID file: its PID and start time.
+func daemonPID(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(env.meta.StateDir, "run", name+".pid"))
+	require.NoError(t, err)
+	return string(data)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -75,9 +76,7 @@ func importImages(cfg metacluster.Config, args []string) error {
 		if user == "" {
 			user = "65532"
 		}
-		images = append(images, metacluster.BinaryImage(ref, src, "/usr/local/bin/"+baseName(src), user))
+		images = append(images, metacluster.BinaryImage(ref, src, "/usr/local/bin/"+filepath.Base(src), user))
 	}
 	return cfg.BuildAndImport(images...)
 }
-
-func baseName(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
