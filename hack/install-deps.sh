@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local meta cluster and the tests need. Idempotent.
 set -euo pipefail
-pkgs=(containerd runc containernetworking-plugins iptables conntrack iproute2 busybox-static yamllint util-linux procps)
+pkgs=(containerd runc containernetworking-plugins iptables nftables conntrack iproute2 busybox-static yamllint util-linux procps)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [[ ${#missing[@]} -gt 0 ]]; then

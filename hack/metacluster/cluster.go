@@ -101,13 +101,13 @@ func Up(ctx context.Context, c Config, out io.Writer) error {
 	if err := c.BuildAndImport(images...); err != nil {
 		return err
 	}
-	step("kubelet, kube-proxy, volume provisioner")
+	step("kubelet, kube-proxy, volume provisioner, NetworkPolicy enforcer")
 	if err := c.startAndWait(ctx, c.kubelet(), 60*time.Second, func(ctx context.Context) error {
 		return nodeReady(ctx, client)
 	}); err != nil {
 		return err
 	}
-	for _, d := range []daemon{c.kubeProxy(), c.provisioner()} {
+	for _, d := range []daemon{c.kubeProxy(), c.provisioner(), c.networkPolicy()} {
 		if _, err := c.start(d); err != nil {
 			return err
 		}
@@ -249,7 +249,7 @@ func dnsReady(ctx context.Context, client kubernetes.Interface) error {
 
 // daemons lists the cluster's daemons in start order.
 func (c Config) daemons() []daemon {
-	return []daemon{c.etcd(), c.apiserver(), c.controllerManager(), c.scheduler(), c.containerd(), c.kubelet(), c.kubeProxy(), c.provisioner()}
+	return []daemon{c.etcd(), c.apiserver(), c.controllerManager(), c.scheduler(), c.containerd(), c.kubelet(), c.kubeProxy(), c.provisioner(), c.networkPolicy()}
 }
 
 // Healthy reports nil when every daemon runs, the apiserver is ready, the node is Ready and

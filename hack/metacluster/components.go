@@ -9,7 +9,7 @@ import (
 
 // stopOrder is the order in which Down stops the daemons: consumers before what they consume, the
 // kubelet before containerd so that nothing is restarted behind Down's back.
-var stopOrder = []string{"provisioner", "kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager", "containerd", "kube-apiserver", "etcd"}
+var stopOrder = []string{"network-policy", "provisioner", "kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager", "containerd", "kube-apiserver", "etcd"}
 
 // The etcd client URL is on the namespace's loopback: only the apiserver uses it, and Pods (which
 // can reach the node address) cannot.
@@ -108,6 +108,13 @@ func (c Config) kubeProxy() daemon {
 func (c Config) provisioner() daemon {
 	return daemon{name: "provisioner", bin: c.path("bin", "taowa-metacluster"), args: []string{
 		"provisioner", "--kubeconfig=" + c.KubeconfigPath(), "--volumes=" + c.path("volumes"),
+	}}
+}
+
+// networkPolicy runs this program's `network-policy` command, the NetworkPolicy enforcer.
+func (c Config) networkPolicy() daemon {
+	return daemon{name: "network-policy", bin: c.path("bin", "taowa-metacluster"), args: []string{
+		"network-policy", "--kubeconfig=" + c.KubeconfigPath(),
 	}}
 }
 

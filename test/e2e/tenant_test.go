@@ -138,6 +138,16 @@ func TestTenantMasters(t *testing.T) {
 			}, metav1.CreateOptions{})
 			require.NoError(t, err)
 
+			// The chart's NetworkPolicy: etcd admits this tenant's apiserver and nobody else.
+			etcd, err := env.client.CoreV1().Pods(tn.namespace).Get(ctx, tn.release+"-etcd-0", metav1.GetOptions{})
+			require.NoError(t, err)
+			apiserverLabels := map[string]string{
+				"app.kubernetes.io/name": "tenant-master", "app.kubernetes.io/instance": tn.release, "app.kubernetes.io/component": "kube-apiserver",
+			}
+			assert.True(t, canConnect(ctx, t, tn.namespace, apiserverLabels, etcd.Status.PodIP, 2379), "etcd from its apiserver's labels")
+			assert.False(t, canConnect(ctx, t, tn.namespace, nil, etcd.Status.PodIP, 2379), "etcd from another Pod of the tenant")
+			assert.False(t, canConnect(ctx, t, testNamespace(ctx, t, "e2e-intruder"), apiserverLabels, etcd.Status.PodIP, 2379), "etcd from another namespace")
+
 			for _, what := range [][]string{{"manifest"}, {"values", "--all"}, {"hooks"}} {
 				out := tn.helm.run(ctx, t, append(append([]string{"get"}, what...), tn.release, "-n", tn.namespace)...)
 				assert.NotContains(t, out, "PRIVATE KEY", "helm get %s shows a private key", what[0])

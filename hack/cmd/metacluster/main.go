@@ -1,6 +1,6 @@
 // Command taowa-metacluster runs taowa's local meta cluster: `up`, `down` and `status`, plus the
-// volume provisioner daemon the cluster starts (`provisioner`) and `images`, which builds image
-// tarballs and loads them into the cluster.
+// daemons the cluster starts (`provisioner`, the volume provisioner, and `network-policy`, the
+// NetworkPolicy enforcer) and `images`, which builds image tarballs and loads them into the cluster.
 package main
 
 import (
@@ -25,6 +25,8 @@ commands:
   images REF=BINARY[:USER] ...
                 build single-binary images and import them into the cluster
   provisioner   run the local-path volume provisioner (started by up)
+  network-policy
+                enforce NetworkPolicy Ingress rules with nftables (started by up)
 
 environment: TAOWA_STATE (state, default /var/lib/taowa-meta), TAOWA_CACHE (built binaries,
 default ~/.cache/taowa), KUBERNETES_VERSION, ETCD_VERSION, COREDNS_VERSION.
@@ -54,6 +56,11 @@ func main() {
 		volumes := fs.String("volumes", "", "directory that holds the volumes")
 		_ = fs.Parse(args)
 		err = metacluster.RunProvisioner(ctx, *kubeconfig, *volumes)
+	case "network-policy":
+		fs := flag.NewFlagSet("network-policy", flag.ExitOnError)
+		kubeconfig := fs.String("kubeconfig", cfg.KubeconfigPath(), "kubeconfig of the meta cluster")
+		_ = fs.Parse(args)
+		err = metacluster.RunNetworkPolicy(ctx, *kubeconfig)
 	default:
 		fmt.Fprintf(os.Stderr, "taowa-metacluster: unknown command %q\n%s", cmd, usage)
 		os.Exit(2)
