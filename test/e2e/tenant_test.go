@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/taowa/taowa/hooks/pki"
@@ -233,6 +234,15 @@ func tenantClient(ctx context.Context, t testing.TB, tn tenant) *kubernetes.Clie
 
 // newTenantClient verifies the apiserver's certificate against the ClusterIP itself.
 func newTenantClient(ctx context.Context, tn tenant) (*kubernetes.Clientset, error) {
+	cfg, err := tenantRESTConfig(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+// tenantRESTConfig is the admin kubeconfig with the Service's ClusterIP as the server.
+func tenantRESTConfig(ctx context.Context, tn tenant) (*rest.Config, error) {
 	name := tn.release + "-" + pki.SecretAdminKubeconfig
 	secret, err := env.client.CoreV1().Secrets(tn.namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -247,7 +257,7 @@ func newTenantClient(ctx context.Context, tn tenant) (*kubernetes.Clientset, err
 		return nil, err
 	}
 	cfg.Host = fmt.Sprintf("https://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)
-	return kubernetes.NewForConfig(cfg)
+	return cfg, nil
 }
 
 // assertOnlyDataLeft checks that uninstall removed every workload, Service, ServiceAccount and

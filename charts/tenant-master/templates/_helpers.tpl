@@ -126,6 +126,8 @@ spec:
         {{- include "tenant-master.podSecurityContext" . | nindent 8 }}
       affinity:
         {{- include "tenant-master.antiAffinity" $sel | nindent 8 }}
+      initContainers:
+        {{- include "tenant-master.waitOrder" (dict "root" .root "component" .component) | nindent 8 }}
       containers:
         - name: {{ .component }}
           image: {{ include "tenant-master.image" (dict "root" .root "name" .component "tag" (printf "v%s" .root.Values.kubernetesVersion)) }}
@@ -155,6 +157,7 @@ spec:
             - {name: pki, mountPath: /etc/kubernetes/pki, readOnly: true}
             {{- end }}
       volumes:
+        {{- include "tenant-master.metaTokenVolume" .root | nindent 8 }}
         - name: tmp
           emptyDir: {}
         - name: kubeconfig
@@ -183,4 +186,39 @@ spec:
   selector:
     matchLabels:
       {{- include "tenant-master.selectorLabels" $sel | nindent 6 }}
+{{- end -}}
+
+{{/*
+Init container of every control-plane Pod: `taowa-hook wait-order` holds the Pod back until
+starting it keeps the version-skew policy (controller-manager and scheduler never newer than an
+apiserver), so an upgrade rolls the apiservers first and a rollback rolls them last.
+It alone mounts a meta cluster token, of a ServiceAccount that may only list this namespace's Pods.
+Arguments: root, component.
+*/}}
+{{- define "tenant-master.waitOrder" -}}
+- name: wait-order
+  image: {{ include "tenant-master.hookImage" .root }}
+  imagePullPolicy: {{ .root.Values.imagePullPolicy }}
+  args:
+    - wait-order
+    - --release={{ include "tenant-master.fullname" .root }}
+    - --namespace={{ .root.Release.Namespace }}
+    - --instance={{ .root.Release.Name }}
+    - --component={{ .component }}
+    - --kubernetes-version={{ .root.Values.kubernetesVersion }}
+  resources:
+    {{- toYaml .root.Values.hook.resources | nindent 4 }}
+  securityContext:
+    {{- include "tenant-master.containerSecurityContext" .root | nindent 4 }}
+  volumeMounts:
+    - {name: meta-token, mountPath: /var/run/secrets/kubernetes.io/serviceaccount, readOnly: true}
+{{- end -}}
+
+{{- define "tenant-master.metaTokenVolume" -}}
+- name: meta-token
+  projected:
+    sources:
+      - serviceAccountToken: {path: token, expirationSeconds: 3600}
+      - configMap: {name: kube-root-ca.crt, items: [{key: ca.crt, path: ca.crt}]}
+      - downwardAPI: {items: [{path: namespace, fieldRef: {fieldPath: metadata.namespace}}]}
 {{- end -}}

@@ -17,13 +17,20 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/taowa/taowa/hooks/pki"
+	"github.com/taowa/taowa/hooks/skew"
 )
 
 const usage = `usage: taowa-hook <command> [flags]
 
 commands:
-  pki    create the tenant's CAs, certificates, service-account key and kubeconfigs as Secrets
-         (only what is missing)
+  pki          create the tenant's CAs, certificates, service-account key and kubeconfigs as
+               Secrets (only what is missing)
+  skew-check   refuse an upgrade or rollback that skips a minor or leaves the supported range
+               (exit code 3), judging by the versions the tenant runs
+  ready        wait for the tenant apiserver's /readyz, then bootstrap it (cluster-info, node
+               bootstrap RBAC, the helm test identity)
+  test         what helm test runs: /version and a restricted identity's create, read, delete
+  wait-order   hold a control-plane Pod back until starting it keeps the version-skew policy
 
 Run "taowa-hook <command> -h" for a command's flags.
 `
@@ -39,6 +46,14 @@ func main() {
 	switch os.Args[1] {
 	case "pki":
 		err = runPKI(ctx, os.Args[2:])
+	case "skew-check":
+		err = runSkewCheck(ctx, os.Args[2:])
+	case "ready":
+		err = runReady(ctx, os.Args[2:])
+	case "test":
+		err = runTest(ctx, os.Args[2:])
+	case "wait-order":
+		err = runWaitOrder(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -48,9 +63,15 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "taowa-hook %s: %v\n", os.Args[1], err)
+		if skew.IsRefused(err) {
+			os.Exit(exitRefused)
+		}
 		os.Exit(1)
 	}
 }
+
+// exitRefused is the exit code of a refusal; the chart's Job fails at once on it instead of retrying.
+const exitRefused = 3
 
 func runPKI(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("pki", flag.ExitOnError)

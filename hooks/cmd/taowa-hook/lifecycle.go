@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/taowa/taowa/hooks/bootstrap"
+	"github.com/taowa/taowa/hooks/helmtest"
+	"github.com/taowa/taowa/hooks/skew"
+	"github.com/taowa/taowa/hooks/tenant"
+	"github.com/taowa/taowa/versions"
+)
+
+// releaseFlags are the flags every lifecycle command shares.
+type releaseFlags struct {
+	fullName, namespace, kubeconfig, version string
+}
+
+func (r *releaseFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.fullName, "release", "", "the release's full name, prefix of its objects")
+	fs.StringVar(&r.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "namespace of the tenant master")
+	fs.StringVar(&r.kubeconfig, "kubeconfig", "", "kubeconfig of the meta cluster (default: in-cluster)")
+	fs.StringVar(&r.version, "kubernetes-version", "", "the Kubernetes version the release asks for, X.Y.Z")
+}
+
+func (r *releaseFlags) parse(fs *flag.FlagSet, args []string) (versions.Version, kubernetes.Interface, error) {
+	_ = fs.Parse(args)
+	if r.fullName == "" || r.namespace == "" || r.version == "" {
+		return versions.Version{}, nil, errors.New("--release, --namespace and --kubernetes-version are required")
+	}
+	v, err := versions.Parse(r.version)
+	if err != nil {
+		return versions.Version{}, nil, fmt.Errorf("--kubernetes-version: %w", err)
+	}
+	meta, err := metaClient(r.kubeconfig)
+	return v, meta, err
+}
+
+func runSkewCheck(ctx context.Context, args []string) error {
+	var r releaseFlags
+	fs := flag.NewFlagSet("skew-check", flag.ExitOnError)
+	r.register(fs)
+	target, meta, err := r.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	running, err := skew.Observe(ctx, meta, r.namespace, r.fullName, func(msg string) { fmt.Println("warning:", msg) })
+	if err != nil {
+		return err
+	}
+	if len(running) == 0 {
+		fmt.Printf("no control plane runs yet: nothing to compare Kubernetes %s with\n", target)
+		return nil
+	}
+	if err := skew.Check(versions.Builtin(), target, running); err != nil {
+		return err
+	}
+	for _, rv := range running {
+		fmt.Printf("ok: %s -> %s (running version read from %s)\n", rv.Version, target, rv.Source)
+	}
+	return nil
+}
+
+func runReady(ctx context.Context, args []string) error {
+	var r releaseFlags
+	fs := flag.NewFlagSet("ready", flag.ExitOnError)
+	r.register(fs)
+	server := fs.String("cluster-info-server", "", "apiserver URL published to joining nodes in kube-public/cluster-info")
+	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for /readyz")
+	_, meta, err := r.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *server == "" {
+		return errors.New("--cluster-info-server is required")
+	}
+	admin, err := tenant.AdminConfig(ctx, meta, r.namespace, r.fullName)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(admin)
+	if err != nil {
+		return err
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	start := time.Now()
+	if err := tenant.WaitReady(waitCtx, client); err != nil {
+		return err
+	}
+	fmt.Printf("tenant apiserver ready after %.0fs\n", time.Since(start).Seconds())
+	if err := bootstrap.Apply(ctx, client, *server, admin.CAData); err != nil {
+		return err
+	}
+	fmt.Println("bootstrapped: cluster-info, node bootstrap RBAC, cluster-admins, helm test identity")
+	return nil
+}
+
+func runTest(ctx context.Context, args []string) error {
+	var r releaseFlags
+	fs := flag.NewFlagSet("test", flag.ExitOnError)
+	r.register(fs)
+	want, meta, err := r.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	admin, err := tenant.AdminConfig(ctx, meta, r.namespace, r.fullName)
+	if err != nil {
+		return err
+	}
+	return helmtest.Run(ctx, admin, want, os.Stdout)
+}
+
+func runWaitOrder(ctx context.Context, args []string) error {
+	var r releaseFlags
+	fs := flag.NewFlagSet("wait-order", flag.ExitOnError)
+	r.register(fs)
+	instance := fs.String("instance", "", "the release name (label app.kubernetes.io/instance)")
+	component := fs.String("component", "", "this Pod's component: kube-apiserver, kube-controller-manager or kube-scheduler")
+	version, meta, err := r.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *instance == "" || *component == "" {
+		return errors.New("--instance and --component are required")
+	}
+	log := func(msg string) { fmt.Println(msg) }
+	if err := skew.WaitOrder(ctx, meta, r.namespace, *instance, *component, version, log); err != nil {
+		return err
+	}
+	fmt.Printf("%s %s may start\n", *component, version)
+	return nil
+}
+

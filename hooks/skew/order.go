@@ -1,0 +1,69 @@
+package skew
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/taowa/taowa/postrender"
+	"github.com/taowa/taowa/versions"
+)
+
+// The skew policy: kube-controller-manager and kube-scheduler are never newer than any
+// kube-apiserver. Helm applies every Deployment of a release at once, so each control-plane Pod
+// holds itself back in an init container until starting it keeps the policy:
+//   - an apiserver starts once no controller-manager or scheduler Pod is newer than it (on a
+//     rollback, they go back first);
+//   - a controller-manager or scheduler starts once no apiserver Pod is older than it (on an
+//     upgrade, the apiservers go first).
+// Each side only waits for Pods that are themselves free to go, so the two never wait for each
+// other.
+
+const apiserver = "kube-apiserver"
+
+// OrderBlocker returns the first Pod that makes starting component at version break the skew
+// policy, and why; ok is true when there is none.
+func OrderBlocker(pods []corev1.Pod, component string, version versions.Version) (reason string, ok bool) {
+	for _, p := range pods {
+		other := p.Labels[postrender.LabelComponent]
+		s, found := p.Annotations[postrender.AnnotationKubernetesVersion]
+		if other == "" || !found {
+			continue
+		}
+		v, err := versions.Parse(s)
+		if err != nil {
+			return fmt.Sprintf("Pod %s: annotation %s: %v", p.Name, postrender.AnnotationKubernetesVersion, err), false
+		}
+		switch {
+		case component == apiserver && other != apiserver && v.Compare(version) > 0:
+			return fmt.Sprintf("%s Pod %s runs %s, newer than this apiserver's %s", other, p.Name, v, version), false
+		case component != apiserver && other == apiserver && v.Compare(version) < 0:
+			return fmt.Sprintf("kube-apiserver Pod %s runs %s, older than this %s's %s", p.Name, v, component, version), false
+		}
+	}
+	return "", true
+}
+
+// WaitOrder polls the release's Pods until OrderBlocker finds nothing, logging each new reason.
+func WaitOrder(ctx context.Context, meta kubernetes.Interface, namespace, instance, component string, version versions.Version, log func(string)) error {
+	selector := "app.kubernetes.io/instance=" + instance + "," + postrender.LabelComponent
+	last := ""
+	return wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+		pods, err := meta.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			log(fmt.Sprintf("list Pods: %v", err))
+			return false, nil
+		}
+		reason, ok := OrderBlocker(pods.Items, component, version)
+		if !ok && reason != last {
+			log("waiting: " + reason)
+			last = reason
+		}
+		return ok, nil
+	})
+}

@@ -1,0 +1,237 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// TestTenantLifecycle walks one tenant through day 2 with Helm: install 1.36, bootstrap a node
+// token, helm test, upgrade to 1.37, a refused two-minor rollback, helm rollback to 1.36, an
+// upgrade that breaks the apiserver and is rolled back by Helm 4's --rollback-on-failure, an etcd
+// Pod deleted; the tenant's objects survive every step.
+func TestTenantLifecycle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	root := repoRoot()
+	chart := filepath.Join(root, "charts", "tenant-master")
+	helm3, helm4 := helmFor(t, 3), helmFor(t, 4)
+	helm4.run(ctx, t, "plugin", "install", filepath.Join(root, "postrender", "plugin"))
+	tn := tenant{release: "tenant-l", namespace: testNamespace(ctx, t, "e2e-lifecycle"), version: "1.36.3", helm: helm3,
+		postRenderer: filepath.Join(root, "bin", "taowa-postrender")}
+	ns, rel := tn.namespace, tn.release
+	postRender := []string{"--post-renderer", tn.postRenderer}
+
+	helm3.run(ctx, t, append([]string{"install", rel, chart, "-n", ns, "--set", "kubernetesVersion=1.36.3", "--wait", "--timeout", "5m"}, postRender...)...)
+	client := tenantClient(ctx, t, tn)
+	requireServes(ctx, t, tn, "1.36.3")
+	writeObjects(ctx, t, client)
+
+	t.Run("ready hook bootstrapped node joining", func(t *testing.T) {
+		assertBootstrapTokenWorks(ctx, t, tn, client)
+	})
+	t.Run("helm test", func(t *testing.T) {
+		out := helm3.run(ctx, t, "test", rel, "-n", ns, "--logs")
+		assert.Contains(t, out, "ok: /version is v1.36.3")
+		assert.Contains(t, out, "ok: the test identity may not read Secrets")
+	})
+
+	t.Run("upgrade to 1.37", func(t *testing.T) {
+		helm3.run(ctx, t, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values", "--set", "kubernetesVersion=1.37.2", "--wait", "--timeout", "5m"}, postRender...)...)
+		requireServes(ctx, t, tn, "1.37.2")
+		assertObjects(ctx, t, tn)
+		assertComponentsAt(ctx, t, ns, "1.37.2")
+		out := helm3.run(ctx, t, "test", rel, "-n", ns, "--logs")
+		assert.Contains(t, out, "ok: /version is v1.37.2")
+	})
+
+	t.Run("a rollback of two minors is refused", func(t *testing.T) {
+		out, err := helmRun(ctx, helm3, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values", "--set", "kubernetesVersion=1.35.4", "--wait", "--timeout", "3m"}, postRender...)...)
+		require.Error(t, err, "helm upgrade to 1.35 must fail:\n%s", out)
+		assert.Contains(t, out, "pre-upgrade hooks failed")
+		logs := kubectl(t, "-n", ns, "logs", "job/"+rel+"-skew-check")
+		assert.Contains(t, logs, "cannot roll back Kubernetes 1.37.2 to 1.35.4: a rollback goes back one minor at most, to 1.36.3")
+		requireServes(ctx, t, tn, "1.37.2")
+		assertComponentsAt(ctx, t, ns, "1.37.2")
+	})
+
+	t.Run("helm rollback to 1.36", func(t *testing.T) {
+		helm3.run(ctx, t, "rollback", rel, "1", "-n", ns, "--wait", "--timeout", "5m")
+		requireServes(ctx, t, tn, "1.36.3")
+		assertComponentsAt(ctx, t, ns, "1.36.3")
+		assertObjects(ctx, t, tn)
+		history := helm3.run(ctx, t, "history", rel, "-n", ns)
+		for _, want := range []string{"Install complete", "Upgrade complete", "Rollback to 1"} {
+			assert.Contains(t, history, want)
+		}
+		assert.Contains(t, history, "failed", "the refused upgrade stays in the history")
+	})
+
+	t.Run("a failed upgrade rolls back (Helm 4 --rollback-on-failure)", func(t *testing.T) {
+		// An unknown TLS version makes kube-apiserver exit at start.
+		out, err := helmRun(ctx, helm4, "upgrade", rel, chart, "-n", ns, "--reuse-values", "--set", "apiserver.extraArgs.tls-min-version=VersionTLS99",
+			"--post-renderer", "taowa-postrender", "--rollback-on-failure", "--timeout", "90s")
+		require.Error(t, err, "the upgrade must fail:\n%s", out)
+		assert.Contains(t, out, "rolled back")
+		requireServes(ctx, t, tn, "1.36.3")
+		assertObjects(ctx, t, tn)
+		d, err := env.client.AppsV1().Deployments(ns).Get(ctx, rel+"-apiserver", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.NotContains(t, strings.Join(d.Spec.Template.Spec.Containers[0].Args, " "), "VersionTLS99", "the previous revision is back")
+		waitUntil(ctx, t, "apiserver Deployment back to its ready replicas", func(ctx context.Context) (bool, error) {
+			d, err := env.client.AppsV1().Deployments(ns).Get(ctx, rel+"-apiserver", metav1.GetOptions{})
+			return err == nil && d.Status.UpdatedReplicas == d.Status.Replicas && d.Status.ReadyReplicas == *d.Spec.Replicas, err
+		})
+	})
+
+	t.Run("etcd Pod deleted comes back with its data", func(t *testing.T) {
+		require.NoError(t, env.client.CoreV1().Pods(ns).Delete(ctx, rel+"-etcd-0", metav1.DeleteOptions{}))
+		waitUntil(ctx, t, "tenant serves again after the etcd Pod was replaced", func(ctx context.Context) (bool, error) {
+			c, err := newTenantClient(ctx, tn)
+			if err != nil {
+				return false, err
+			}
+			_, err = c.CoreV1().ConfigMaps("lifecycle").Get(ctx, "keep", metav1.GetOptions{})
+			return err == nil, err
+		})
+		assertObjects(ctx, t, tn)
+	})
+
+	t.Run("uninstall", func(t *testing.T) {
+		helm3.run(ctx, t, "uninstall", rel, "-n", ns, "--wait", "--timeout", "3m")
+		assertOnlyDataLeft(ctx, t, tn)
+	})
+}
+
+// helmRun runs helm and returns its output and error, for steps that are meant to fail.
+func helmRun(ctx context.Context, h helm, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, h.bin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.kubeconfig, "HELM_DATA_HOME="+h.home,
+		"HELM_CONFIG_HOME="+filepath.Join(h.home, "config"), "HELM_CACHE_HOME="+filepath.Join(h.home, "cache"))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// requireServes waits until the tenant's Service answers with version (during a rollout either
+// version may answer) and keeps answering it.
+func requireServes(ctx context.Context, t *testing.T, tn tenant, version string) {
+	t.Helper()
+	waitUntil(ctx, t, fmt.Sprintf("%s serves v%s", tn.release, version), func(ctx context.Context) (bool, error) {
+		c, err := newTenantClient(ctx, tn)
+		if err != nil {
+			return false, err
+		}
+		for range 5 {
+			info, err := c.Discovery().ServerVersion()
+			if err != nil {
+				return false, err
+			}
+			if info.GitVersion != "v"+version {
+				return false, fmt.Errorf("serves %s", info.GitVersion)
+			}
+		}
+		return true, nil
+	})
+}
+
+func writeObjects(ctx context.Context, t *testing.T, c kubernetes.Interface) {
+	t.Helper()
+	_, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lifecycle"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	for i := range 20 {
+		name := "keep"
+		if i > 0 {
+			name = fmt.Sprintf("keep-%d", i)
+		}
+		_, err := c.CoreV1().ConfigMaps("lifecycle").Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"n": fmt.Sprint(i)},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+}
+
+func assertObjects(ctx context.Context, t *testing.T, tn tenant) {
+	t.Helper()
+	c, err := newTenantClient(ctx, tn)
+	require.NoError(t, err)
+	var list *corev1.ConfigMapList
+	waitUntil(ctx, t, "tenant objects readable", func(ctx context.Context) (bool, error) {
+		list, err = c.CoreV1().ConfigMaps("lifecycle").List(ctx, metav1.ListOptions{})
+		return err == nil, err
+	})
+	var names []string
+	for _, cm := range list.Items {
+		if strings.HasPrefix(cm.Name, "keep") {
+			names = append(names, cm.Name)
+		}
+	}
+	assert.Len(t, names, 20, "every ConfigMap written after install is still there")
+}
+
+// assertComponentsAt checks that every control-plane Pod of the namespace runs version.
+func assertComponentsAt(ctx context.Context, t *testing.T, ns, version string) {
+	t.Helper()
+	waitUntil(ctx, t, "every control-plane Pod at "+version, func(ctx context.Context) (bool, error) {
+		pods, err := env.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "taowa.io/component"})
+		if err != nil {
+			return false, err
+		}
+		for _, p := range pods.Items {
+			if p.Annotations["taowa.io/kubernetes-version"] != version || !podReady(&p) {
+				return false, fmt.Errorf("pod %s at %s, ready %v", p.Name, p.Annotations["taowa.io/kubernetes-version"], podReady(&p))
+			}
+		}
+		return len(pods.Items) > 0, nil
+	})
+}
+
+// assertBootstrapTokenWorks creates a bootstrap token the way `kubeadm token create` does and
+// checks what a joining node relies on: the controller manager signs cluster-info for it, and the
+// token authenticates as a member of the bootstrappers group.
+func assertBootstrapTokenWorks(ctx context.Context, t *testing.T, tn tenant, admin kubernetes.Interface) {
+	info, err := admin.CoreV1().ConfigMaps("kube-public").Get(ctx, "cluster-info", metav1.GetOptions{})
+	require.NoError(t, err, "the ready hook writes kube-public/cluster-info")
+	assert.Contains(t, info.Data["kubeconfig"], "certificate-authority-data")
+
+	const id, secret = "taowa1", "0123456789abcdef"
+	_, err = admin.CoreV1().Secrets("kube-system").Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-" + id},
+		Type:       corev1.SecretTypeBootstrapToken,
+		StringData: map[string]string{
+			"token-id": id, "token-secret": secret, "usage-bootstrap-authentication": "true", "usage-bootstrap-signing": "true",
+			"auth-extra-groups": "system:bootstrappers:kubeadm:default-node-token",
+			"expiration":        time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitUntil(ctx, t, "bootstrapsigner signs cluster-info", func(ctx context.Context) (bool, error) {
+		cm, err := admin.CoreV1().ConfigMaps("kube-public").Get(ctx, "cluster-info", metav1.GetOptions{})
+		return err == nil && cm.Data["jws-kubeconfig-"+id] != "", err
+	})
+
+	cfg, err := tenantRESTConfig(ctx, tn)
+	require.NoError(t, err)
+	anon := rest.AnonymousClientConfig(cfg)
+	anon.BearerToken = id + "." + secret
+	nodeClient, err := kubernetes.NewForConfig(anon)
+	require.NoError(t, err)
+	review, err := nodeClient.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "system:bootstrap:"+id, review.Status.UserInfo.Username)
+	assert.Contains(t, review.Status.UserInfo.Groups, "system:bootstrappers:kubeadm:default-node-token")
+}
