@@ -137,4 +137,3 @@ func runWaitOrder(ctx context.Context, args []string) error {
 	fmt.Printf("%s %s may start\n", *component, version)
 	return nil
 }
-
