@@ -31,4 +31,8 @@ const (
 	// container's image to the component's registry.k8s.io tag for the version
 	// (versions.Profile.ImageTag), so a chart need not know which etcd a version runs.
 	AnnotationSetImageTag = "taowa.io/set-image-tag"
+	// AnnotationEtcdVersion replaces AnnotationKubernetesVersion on etcd's Pod template in the
+	// output: etcd's Pods then change only when its own release or flags do, so a Kubernetes
+	// upgrade that keeps etcd does not restart it.
+	AnnotationEtcdVersion = "taowa.io/etcd-version"
 )

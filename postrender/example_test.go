@@ -35,14 +35,16 @@ spec:
 	// apiVersion: apps/v1
 	// kind: StatefulSet
 	// metadata:
+	//   annotations:
+	//     taowa.io/kubernetes-version: 1.33.13
 	//   name: etcd
 	// spec:
 	//   template:
 	//     metadata:
 	//       annotations:
 	//         taowa.io/container: etcd
+	//         taowa.io/etcd-version: 3.5.24
 	//         taowa.io/extra-args: '{"snapshot-count": "5000"}'
-	//         taowa.io/kubernetes-version: 1.33.13
 	//       labels:
 	//         taowa.io/component: etcd
 	//     spec:

@@ -73,6 +73,9 @@ func targetVersion(workloads []*workload) (versions.Version, error) {
 	var statedBy *workload
 	for _, w := range workloads {
 		raw, ok, err := w.annotation(AnnotationKubernetesVersion)
+		if !ok && err == nil {
+			raw, ok, err = w.ownAnnotation(AnnotationKubernetesVersion) // etcd, rendered before
+		}
 		if err != nil {
 			return versions.Version{}, fmt.Errorf("%s: %w", w, err)
 		}
@@ -147,7 +150,16 @@ func parseWorkload(doc []byte) (*workload, error) {
 
 // annotation returns a Pod template annotation; ok is false when it is absent.
 func (w *workload) annotation(key string) (value string, ok bool, err error) {
-	raw, ok := w.annotations[key]
+	return stringAnnotation(w.annotations, key)
+}
+
+// ownAnnotation reads an annotation of the workload object itself, not of its Pod template.
+func (w *workload) ownAnnotation(key string) (value string, ok bool, err error) {
+	return stringAnnotation(nested(w.object, "metadata", "annotations"), key)
+}
+
+func stringAnnotation(annotations map[string]any, key string) (value string, ok bool, err error) {
+	raw, ok := annotations[key]
 	if !ok {
 		return "", false, nil
 	}
@@ -202,6 +214,19 @@ func (w *workload) rewrite(table *versions.Table, target versions.Version) ([]by
 	commandLine.set(container, flags)
 	if err := w.setImageTag(container, profile); err != nil {
 		return nil, fmt.Errorf("container %s: %w", containerName, err)
+	}
+	if w.component == versions.Etcd {
+		// The Kubernetes version moves from the Pod template to the StatefulSet, where it
+		// restarts nothing and a second render still finds it.
+		delete(w.annotations, AnnotationKubernetesVersion)
+		w.annotations[AnnotationEtcdVersion] = profile.Version.String()
+		metadata := nested(w.object, "metadata")
+		annotations, _ := metadata["annotations"].(map[string]any)
+		if annotations == nil {
+			annotations = map[string]any{}
+			metadata["annotations"] = annotations
+		}
+		annotations[AnnotationKubernetesVersion] = target.String()
 	}
 	document, err := json.Marshal(w.object)
 	if err != nil {

@@ -298,3 +298,35 @@ func TestSplitDocuments(t *testing.T) {
 		}
 	}
 }
+
+// TestEtcdPodTemplateOnlyFollowsEtcd: a Kubernetes upgrade that keeps etcd's release leaves etcd's
+// Pod template byte-identical, so the StatefulSet restarts nothing; a new etcd release changes it.
+func TestEtcdPodTemplateOnlyFollowsEtcd(t *testing.T) {
+	etcdTemplate := func(version string) string {
+		v, err := versions.Parse(version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := render(t, chartOutput(t, v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range splitDocuments(out) {
+			w, err := parseWorkload(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w != nil && w.component == versions.Etcd {
+				return fmt.Sprint(w.object["spec"].(map[string]any)["template"])
+			}
+		}
+		t.Fatalf("no etcd workload in the output for %s", version)
+		return ""
+	}
+	if etcdTemplate("1.36.3") != etcdTemplate("1.37.2") {
+		t.Error("1.36.3 and 1.37.2 both run etcd 3.6.16, but etcd's Pod template differs: an upgrade would restart etcd")
+	}
+	if etcdTemplate("1.33.13") == etcdTemplate("1.34.4") {
+		t.Error("1.33 runs etcd 3.5 and 1.34 etcd 3.6, but etcd's Pod template is the same")
+	}
+}

@@ -1,7 +1,10 @@
 // Package pki creates a tenant master's certificates, keys and kubeconfigs as Secrets in the
 // tenant's namespace of the meta cluster. It creates only what is missing, so a retried or
 // repeated run (a hook Job killed halfway, every `helm upgrade`, an Argo CD sync) never replaces a
-// CA or a key: the private keys live only in these Secrets, never in the Helm release.
+// CA or a key: the private keys live only in these Secrets, never in the Helm release. The one
+// exception is renewal: with Config.RenewBefore, a leaf certificate (or kubeconfig) that expires
+// within that time is re-issued from the same CA, and Ensure reports which, so that the
+// components that cannot reload it are restarted.
 package pki
 
 import (
@@ -16,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/taowa/taowa/internal/certs"
 )
@@ -36,6 +40,11 @@ type Config struct {
 	EtcdReplicas      int
 	CAValidity        time.Duration
 	CertValidity      time.Duration
+	// RenewBefore re-issues a leaf certificate or kubeconfig that expires within this time; 0
+	// never renews. CAs are never renewed here (see the chart README on CA rotation).
+	RenewBefore time.Duration
+	// Now is the clock renewal judges by; nil means time.Now.
+	Now func() time.Time
 }
 
 // Names of the Services the chart creates; the certificates must match them.
@@ -65,6 +74,9 @@ func (c Config) validate() error {
 		return fmt.Errorf("etcd replicas %d: at least 1 is needed", c.EtcdReplicas)
 	case c.CAValidity <= 0 || c.CertValidity <= 0:
 		return fmt.Errorf("validity must be positive (CA %s, certificates %s)", c.CAValidity, c.CertValidity)
+	case c.RenewBefore < 0 || (c.RenewBefore > 0 && c.RenewBefore >= c.CertValidity):
+		return fmt.Errorf("renew-before %s must be 0 (never) or less than the certificate validity %s, or every run would renew",
+			c.RenewBefore, c.CertValidity)
 	}
 	if _, _, err := net.ParseCIDR(c.TenantServiceCIDR); err != nil {
 		return fmt.Errorf("tenant service CIDR %q: %w", c.TenantServiceCIDR, err)
@@ -72,13 +84,22 @@ func (c Config) validate() error {
 	return nil
 }
 
-// Ensure creates every missing Secret of the tenant's PKI and reports each one on out as
-// "created" or "kept".
-func Ensure(ctx context.Context, client kubernetes.Interface, cfg Config, out io.Writer) error {
+// Ensure creates every missing Secret of the tenant's PKI, renews what expires within
+// cfg.RenewBefore, and reports each one on out as "created", "kept" or "renewed". It returns the
+// short names of the renewed Secrets.
+func Ensure(ctx context.Context, client kubernetes.Interface, cfg Config, out io.Writer) ([]string, error) {
 	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("pki: %w", err)
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &store{client: client, cfg: cfg, out: out}
+	return s.renewed, s.ensure(ctx)
+}
+
+func (s *store) ensure(ctx context.Context) error {
+	cfg := s.cfg
 	ca, err := s.ensureCA(ctx, SecretCA, cfg.Release+"-ca")
 	if err != nil {
 		return err
@@ -121,6 +142,15 @@ func Ensure(ctx context.Context, client kubernetes.Interface, cfg Config, out io
 		if err := s.ensureLeaf(ctx, l.secret, l.ca, l.spec); err != nil {
 			return err
 		}
+		if err := s.renewIfExpiring(ctx, l.secret, KeyCert, func() (*corev1.Secret, error) {
+			kp, err := l.ca.Issue(l.spec)
+			if err != nil {
+				return nil, err
+			}
+			return tlsSecret(kp, l.ca)
+		}); err != nil {
+			return err
+		}
 	}
 	if err := s.ensureServingIP(ctx, ca, apiserverSpec, clusterIP); err != nil {
 		return err
@@ -140,8 +170,67 @@ func Ensure(ctx context.Context, client kubernetes.Interface, cfg Config, out io
 		if err := s.ensureKubeconfig(ctx, k.secret, ca, k.user, k.groups); err != nil {
 			return err
 		}
+		if err := s.renewIfExpiring(ctx, k.secret, KeyKubeconfig, func() (*corev1.Secret, error) {
+			return s.kubeconfigSecret(ca, k.user, k.groups)
+		}); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// renewIfExpiring re-issues Secret short with build when the certificate it holds (under key: a
+// PEM certificate, or a kubeconfig whose client certificate counts) expires within RenewBefore.
+// The update carries the Secret's resourceVersion, so of two concurrent runs one renews and the
+// other fails and is retried, finding a fresh certificate.
+func (s *store) renewIfExpiring(ctx context.Context, short, key string, build func() (*corev1.Secret, error)) error {
+	if s.cfg.RenewBefore == 0 {
+		return nil
+	}
+	name := s.cfg.SecretName(short)
+	secrets := s.client.CoreV1().Secrets(s.cfg.Namespace)
+	secret, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read secret %s/%s: %w", s.cfg.Namespace, name, err)
+	}
+	notAfter, err := certificateExpiry(secret.Data[key], key == KeyKubeconfig)
+	if err != nil {
+		return fmt.Errorf("secret %s/%s: %w", s.cfg.Namespace, name, err)
+	}
+	if notAfter.Sub(s.cfg.Now()) > s.cfg.RenewBefore {
+		return nil
+	}
+	fresh, err := build()
+	if err != nil {
+		return fmt.Errorf("renew secret %s/%s: %w", s.cfg.Namespace, name, err)
+	}
+	secret.Data = fresh.Data
+	secret.Annotations = mergeMaps(secret.Annotations, fresh.Annotations)
+	if _, err := secrets.Update(ctx, secret, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("update secret %s/%s: %w", s.cfg.Namespace, name, err)
+	}
+	fmt.Fprintf(s.out, "renewed secret/%s (expired at %s, within %s)\n", name, notAfter.UTC().Format(time.RFC3339), s.cfg.RenewBefore)
+	s.renewed = append(s.renewed, short)
+	return nil
+}
+
+// certificateExpiry reads the NotAfter of a PEM certificate, or of a kubeconfig's client
+// certificate.
+func certificateExpiry(data []byte, kubeconfig bool) (time.Time, error) {
+	if kubeconfig {
+		cfg, err := clientcmd.Load(data)
+		if err != nil {
+			return time.Time{}, err
+		}
+		for _, auth := range cfg.AuthInfos {
+			data = auth.ClientCertificateData
+		}
+	}
+	cert, err := certs.ParseCert(data)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return cert.NotAfter, nil
 }
 
 // apiserverSpec lists every name the apiserver is reached by: its Service in the meta cluster
@@ -276,9 +365,10 @@ func mergeMaps(base, over map[string]string) map[string]string {
 
 // store reads and creates the Secrets.
 type store struct {
-	client kubernetes.Interface
-	cfg    Config
-	out    io.Writer
+	client  kubernetes.Interface
+	cfg     Config
+	out     io.Writer
+	renewed []string
 }
 
 // getOrCreate returns the existing Secret short, or creates it from build. When a concurrent or
@@ -382,21 +472,23 @@ func (s *store) ensureServiceAccountKey(ctx context.Context) error {
 }
 
 func (s *store) ensureKubeconfig(ctx context.Context, short string, ca *certs.KeyPair, user string, groups []string) error {
-	_, err := s.getOrCreate(ctx, short, func() (*corev1.Secret, error) {
-		kp, err := ca.Issue(certs.Spec{CommonName: user, Organization: groups, Validity: s.cfg.CertValidity,
-			Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-		if err != nil {
-			return nil, err
-		}
-		kc, err := certs.Kubeconfig(s.cfg.Release, s.cfg.APIServerURL(), ca.CertPEM(), user, kp)
-		if err != nil {
-			return nil, err
-		}
-		return &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationNotAfter: kp.Cert.NotAfter.UTC().Format(time.RFC3339)}},
-			Type:       corev1.SecretTypeOpaque,
-			Data:       map[string][]byte{KeyKubeconfig: kc},
-		}, nil
-	})
+	_, err := s.getOrCreate(ctx, short, func() (*corev1.Secret, error) { return s.kubeconfigSecret(ca, user, groups) })
 	return err
+}
+
+func (s *store) kubeconfigSecret(ca *certs.KeyPair, user string, groups []string) (*corev1.Secret, error) {
+	kp, err := ca.Issue(certs.Spec{CommonName: user, Organization: groups, Validity: s.cfg.CertValidity,
+		Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		return nil, err
+	}
+	kc, err := certs.Kubeconfig(s.cfg.Release, s.cfg.APIServerURL(), ca.CertPEM(), user, kp)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationNotAfter: kp.Cert.NotAfter.UTC().Format(time.RFC3339)}},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{KeyKubeconfig: kc},
+	}, nil
 }

@@ -45,7 +45,7 @@ func secretData(t *testing.T, client *fake.Clientset, short string) map[string][
 func TestEnsureCreatesEverySecretOnceAndKeepsThem(t *testing.T) {
 	client := fake.NewClientset()
 	ctx := context.Background()
-	require.NoError(t, Ensure(ctx, client, testConfig(), io.Discard))
+	require.NoError(t, errOf(Ensure(ctx, client, testConfig(), io.Discard)))
 
 	list, err := client.CoreV1().Secrets("tenants").List(ctx, metav1.ListOptions{LabelSelector: LabelRelease + "=tenant-a"})
 	require.NoError(t, err)
@@ -56,7 +56,7 @@ func TestEnsureCreatesEverySecretOnceAndKeepsThem(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	require.NoError(t, Ensure(ctx, client, testConfig(), &out))
+	require.NoError(t, errOf(Ensure(ctx, client, testConfig(), &out)))
 	assert.NotContains(t, out.String(), "created", "a second run must create nothing")
 	for _, short := range allSecrets {
 		assert.Equal(t, first[short], secretData(t, client, short), "secret %s changed on the second run", short)
@@ -66,11 +66,11 @@ func TestEnsureCreatesEverySecretOnceAndKeepsThem(t *testing.T) {
 func TestMissingLeafIsReissuedFromTheExistingCA(t *testing.T) {
 	client := fake.NewClientset()
 	ctx := context.Background()
-	require.NoError(t, Ensure(ctx, client, testConfig(), io.Discard))
+	require.NoError(t, errOf(Ensure(ctx, client, testConfig(), io.Discard)))
 	caBefore := secretData(t, client, SecretCA)
 	require.NoError(t, client.CoreV1().Secrets("tenants").Delete(ctx, "tenant-a-"+SecretAPIServer, metav1.DeleteOptions{}))
 
-	require.NoError(t, Ensure(ctx, client, testConfig(), io.Discard))
+	require.NoError(t, errOf(Ensure(ctx, client, testConfig(), io.Discard)))
 	assert.Equal(t, caBefore, secretData(t, client, SecretCA))
 	leaf := secretData(t, client, SecretAPIServer)
 	verifyChain(t, leaf[KeyCert], caBefore[KeyCert], x509.ExtKeyUsageServerAuth)
@@ -96,7 +96,7 @@ func TestConcurrentCreationAdoptsTheWinner(t *testing.T) {
 		require.NoError(t, client.Tracker().Add(winnerSecret))
 		return true, nil, apierrors.NewAlreadyExists(corev1.Resource("secrets"), s.Name)
 	})
-	require.NoError(t, Ensure(context.Background(), client, testConfig(), io.Discard))
+	require.NoError(t, errOf(Ensure(context.Background(), client, testConfig(), io.Discard)))
 	assert.True(t, raced)
 	assert.Equal(t, winner.CertPEM(), secretData(t, client, SecretCA)[KeyCert])
 	verifyChain(t, secretData(t, client, SecretAPIServer)[KeyCert], winner.CertPEM(), x509.ExtKeyUsageServerAuth)
@@ -107,7 +107,7 @@ func TestConcurrentCreationAdoptsTheWinner(t *testing.T) {
 func TestServingCertificateGainsTheClusterIPOnceTheServiceExists(t *testing.T) {
 	client := fake.NewClientset()
 	ctx := context.Background()
-	require.NoError(t, Ensure(ctx, client, testConfig(), io.Discard))
+	require.NoError(t, errOf(Ensure(ctx, client, testConfig(), io.Discard)))
 	before := map[string]map[string][]byte{}
 	for _, short := range allSecrets {
 		before[short] = secretData(t, client, short)
@@ -121,7 +121,7 @@ func TestServingCertificateGainsTheClusterIPOnceTheServiceExists(t *testing.T) {
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	var out bytes.Buffer
-	require.NoError(t, Ensure(ctx, client, testConfig(), &out))
+	require.NoError(t, errOf(Ensure(ctx, client, testConfig(), &out)))
 	assert.Contains(t, out.String(), "updated secret/tenant-a-apiserver")
 
 	after := secretData(t, client, SecretAPIServer)
@@ -137,13 +137,13 @@ func TestServingCertificateGainsTheClusterIPOnceTheServiceExists(t *testing.T) {
 	}
 
 	out.Reset()
-	require.NoError(t, Ensure(ctx, client, testConfig(), &out))
+	require.NoError(t, errOf(Ensure(ctx, client, testConfig(), &out)))
 	assert.NotContains(t, out.String(), "updated", "a certificate that names the ClusterIP is kept")
 }
 
 func TestAPIServerCertificateNames(t *testing.T) {
 	client := fake.NewClientset()
-	require.NoError(t, Ensure(context.Background(), client, testConfig(), io.Discard))
+	require.NoError(t, errOf(Ensure(context.Background(), client, testConfig(), io.Discard)))
 	cert, err := certs.ParseCert(secretData(t, client, SecretAPIServer)[KeyCert])
 	require.NoError(t, err)
 	for _, name := range []string{"tenant-a-apiserver.tenants.svc.cluster.local", "kubernetes.default.svc.tenant.local", "api.tenant-a.example"} {
@@ -170,7 +170,7 @@ func TestInvalidConfigIsRefusedBeforeAnyWrite(t *testing.T) {
 			cfg := testConfig()
 			mutate(&cfg)
 			client := fake.NewClientset()
-			require.Error(t, Ensure(context.Background(), client, cfg, io.Discard))
+			require.Error(t, errOf(Ensure(context.Background(), client, cfg, io.Discard)))
 			assert.Empty(t, client.Actions())
 		})
 	}
@@ -186,4 +186,47 @@ func verifyChain(t *testing.T, leafPEM, caPEM []byte, usage x509.ExtKeyUsage) {
 	pool.AddCert(ca)
 	_, err = leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{usage}})
 	assert.NoError(t, err)
+}
+
+// errOf drops Ensure's list of renewed Secrets where a test only needs its error.
+func errOf(_ []string, err error) error { return err }
+
+func TestEnsureRenewsExpiringLeavesOnly(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset()
+	start := time.Now()
+	cfg := testConfig()
+	cfg.CertValidity, cfg.RenewBefore = 10*time.Minute, 2*time.Minute
+	cfg.Now = func() time.Time { return start }
+	renewed, err := Ensure(ctx, client, cfg, io.Discard)
+	require.NoError(t, err)
+	assert.Empty(t, renewed, "fresh certificates are not renewed")
+	before := map[string]map[string][]byte{}
+	for _, s := range allSecrets {
+		before[s] = secretData(t, client, s)
+	}
+
+	cfg.Now = func() time.Time { return start.Add(5 * time.Minute) }
+	renewed, err = Ensure(ctx, client, cfg, io.Discard)
+	require.NoError(t, err)
+	assert.Empty(t, renewed, "5 minutes left is more than renew-before")
+
+	cfg.Now = func() time.Time { return start.Add(9 * time.Minute) }
+	var out bytes.Buffer
+	renewed, err = Ensure(ctx, client, cfg, &out)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{SecretAPIServer, SecretAPIServerKubeletClient, SecretFrontProxyClient, SecretAPIServerEtcdClient,
+		SecretEtcdServer, SecretEtcdPeer, SecretAdminKubeconfig, SecretControllerManagerKC, SecretSchedulerKC}, renewed)
+	assert.Contains(t, out.String(), "renewed secret/tenant-a-apiserver")
+	for _, s := range []string{SecretCA, SecretFrontProxyCA, SecretEtcdCA, SecretServiceAccount} {
+		assert.Equal(t, before[s], secretData(t, client, s), "%s is never renewed", s)
+	}
+	fresh, err := certs.ParseCert(secretData(t, client, SecretAPIServer)[KeyCert])
+	require.NoError(t, err)
+	old, err := certs.ParseCert(before[SecretAPIServer][KeyCert])
+	require.NoError(t, err)
+	assert.NotEqual(t, old.SerialNumber, fresh.SerialNumber, "a new certificate")
+	assert.False(t, fresh.NotAfter.Before(old.NotAfter), "valid at least as long (issued by the real clock)")
+	assert.Equal(t, old.DNSNames, fresh.DNSNames, "with the same names")
+	assert.Equal(t, []string{"tenant-a-apiserver", "tenant-a-controller-manager", "tenant-a-scheduler"}, cfg.DeploymentsToRestart(renewed))
 }

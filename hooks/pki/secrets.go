@@ -1,5 +1,7 @@
 package pki
 
+import "sort"
+
 // Secret names and keys written by `taowa-hook pki`. They are the contract with the chart, which
 // mounts them: nothing else writes these Secrets. Every name is prefixed with the release's full
 // name ("<release>-ca", ...).
@@ -36,3 +38,30 @@ const (
 	// AnnotationNotAfter records a certificate's expiry, for rotation and for humans.
 	AnnotationNotAfter = "taowa.io/not-after"
 )
+
+// restartOnRenewal maps a renewed Secret to the Deployment (by name suffix) that must restart to
+// use it. The apiserver reloads its serving certificate and etcd its certificates from the
+// mounted files, so those renewals restart nothing; the apiserver's client certificates and the
+// components' kubeconfigs are read once at start.
+var restartOnRenewal = map[string]string{
+	SecretAPIServerKubeletClient: "apiserver",
+	SecretAPIServerEtcdClient:    "apiserver",
+	SecretFrontProxyClient:       "apiserver",
+	SecretControllerManagerKC:    "controller-manager",
+	SecretSchedulerKC:            "scheduler",
+}
+
+// DeploymentsToRestart returns the Deployments (full names, sorted, each once) that must restart
+// after the given Secrets (short names) were renewed.
+func (c Config) DeploymentsToRestart(renewed []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range renewed {
+		if suffix, ok := restartOnRenewal[r]; ok && !seen[suffix] {
+			seen[suffix] = true
+			out = append(out, c.Release+"-"+suffix)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

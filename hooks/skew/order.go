@@ -24,7 +24,12 @@ import (
 // Each side only waits for Pods that are themselves free to go, so the two never wait for each
 // other.
 
-const apiserver = "kube-apiserver"
+const apiserver = string(versions.KubeAPIServer)
+
+// follower reports whether a component must never be newer than the apiservers.
+func follower(component string) bool {
+	return component == string(versions.KubeControllerManager) || component == string(versions.KubeScheduler)
+}
 
 // OrderBlocker returns the first Pod that makes starting component at version break the skew
 // policy, and why; ok is true when there is none.
@@ -40,9 +45,9 @@ func OrderBlocker(pods []corev1.Pod, component string, version versions.Version)
 			return fmt.Sprintf("Pod %s: annotation %s: %v", p.Name, postrender.AnnotationKubernetesVersion, err), false
 		}
 		switch {
-		case component == apiserver && other != apiserver && v.Compare(version) > 0:
+		case component == apiserver && follower(other) && v.Compare(version) > 0:
 			return fmt.Sprintf("%s Pod %s runs %s, newer than this apiserver's %s", other, p.Name, v, version), false
-		case component != apiserver && other == apiserver && v.Compare(version) < 0:
+		case follower(component) && other == apiserver && v.Compare(version) < 0:
 			return fmt.Sprintf("kube-apiserver Pod %s runs %s, older than this %s's %s", p.Name, v, component, version), false
 		}
 	}

@@ -16,9 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/taowa/taowa/hooks/pki"
 )
 
 // TestTenantLifecycle walks one tenant through day 2 with Helm: install 1.36, bootstrap a node
@@ -46,18 +50,30 @@ func TestTenantLifecycle(t *testing.T) {
 		assertBootstrapTokenWorks(ctx, t, tn, client)
 	})
 	t.Run("helm test", func(t *testing.T) {
-		out := helm3.run(ctx, t, "test", rel, "-n", ns, "--logs")
-		assert.Contains(t, out, "ok: /version is v1.36.3")
-		assert.Contains(t, out, "ok: the test identity may not read Secrets")
+		out := helm3.run(ctx, t, "test", rel, "-n", ns)
+		assert.Contains(t, out, "Phase:          Succeeded")
+
+		// The same command from here: its checks, and that it fails on the wrong version.
+		kubeconfig := adminKubeconfigFile(ctx, t, tn)
+		hook := filepath.Join(root, "bin", "taowa-hook")
+		out2, err := exec.CommandContext(ctx, hook, "test", "--admin-kubeconfig", kubeconfig, "--kubernetes-version", "1.36.3").CombinedOutput()
+		require.NoError(t, err, "%s", out2)
+		assert.Contains(t, string(out2), "ok: the test identity may not read Secrets")
+		out2, err = exec.CommandContext(ctx, hook, "test", "--admin-kubeconfig", kubeconfig, "--kubernetes-version", "1.37.2").CombinedOutput()
+		require.Error(t, err)
+		assert.Contains(t, string(out2), "tenant apiserver serves Kubernetes 1.36.3, the release asks for 1.37.2")
 	})
 
 	t.Run("upgrade to 1.37", func(t *testing.T) {
 		helm3.run(ctx, t, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values", "--set", "kubernetesVersion=1.37.2", "--wait", "--timeout", "5m"}, postRender...)...)
 		requireServes(ctx, t, tn, "1.37.2")
 		assertObjects(ctx, t, tn)
-		assertComponentsAt(ctx, t, ns, "1.37.2")
-		out := helm3.run(ctx, t, "test", rel, "-n", ns, "--logs")
-		assert.Contains(t, out, "ok: /version is v1.37.2")
+		waitComponentsAt(ctx, t, ns, "1.37.2")
+		snapshots := listSnapshots(ctx, t, tn)
+		require.Len(t, snapshots, 1, "the pre-upgrade hook took one snapshot")
+		assert.Regexp(t, `^pre-upgrade-\d{8}T\d{6}Z-rev\d+\.db$`, snapshots[0])
+		out := helm3.run(ctx, t, "test", rel, "-n", ns)
+		assert.Contains(t, out, "Phase:          Succeeded")
 	})
 
 	t.Run("a rollback of two minors is refused", func(t *testing.T) {
@@ -67,19 +83,43 @@ func TestTenantLifecycle(t *testing.T) {
 		logs := kubectl(t, "-n", ns, "logs", "job/"+rel+"-skew-check")
 		assert.Contains(t, logs, "cannot roll back Kubernetes 1.37.2 to 1.35.4: a rollback goes back one minor at most, to 1.36.3")
 		requireServes(ctx, t, tn, "1.37.2")
-		assertComponentsAt(ctx, t, ns, "1.37.2")
+		waitComponentsAt(ctx, t, ns, "1.37.2")
 	})
 
 	t.Run("helm rollback to 1.36", func(t *testing.T) {
 		helm3.run(ctx, t, "rollback", rel, "1", "-n", ns, "--wait", "--timeout", "5m")
 		requireServes(ctx, t, tn, "1.36.3")
-		assertComponentsAt(ctx, t, ns, "1.36.3")
+		waitComponentsAt(ctx, t, ns, "1.36.3")
 		assertObjects(ctx, t, tn)
 		history := helm3.run(ctx, t, "history", rel, "-n", ns)
 		for _, want := range []string{"Install complete", "Upgrade complete", "Rollback to 1"} {
 			assert.Contains(t, history, want)
 		}
 		assert.Contains(t, history, "failed", "the refused upgrade stays in the history")
+	})
+
+	t.Run("restore etcd from a snapshot", func(t *testing.T) {
+		snapshots := listSnapshots(ctx, t, tn)
+		require.Len(t, snapshots, 2, "one snapshot before the upgrade, one before the rollback")
+		newest := snapshots[len(snapshots)-1]
+		c, err := newTenantClient(ctx, tn)
+		require.NoError(t, err)
+		_, err = c.CoreV1().ConfigMaps("lifecycle").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "after-snapshot"}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+
+		helm3.run(ctx, t, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values", "--set", "etcd.restoreFrom=" + newest, "--wait", "--timeout", "5m"}, postRender...)...)
+		waitUntil(ctx, t, "the object written after the snapshot is gone", func(ctx context.Context) (bool, error) {
+			c, err := newTenantClient(ctx, tn)
+			if err != nil {
+				return false, err
+			}
+			_, err = c.CoreV1().ConfigMaps("lifecycle").Get(ctx, "after-snapshot", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), err
+		})
+		assertObjects(ctx, t, tn)
+		assert.Contains(t, kubectl(t, "-n", ns, "logs", rel+"-etcd-0", "-c", "etcd-restore"), "restored from "+newest)
+		// The upgrade that restored took its own snapshot first.
+		assert.Len(t, listSnapshots(ctx, t, tn), 3)
 	})
 
 	t.Run("a failed upgrade rolls back (Helm 4 --rollback-on-failure)", func(t *testing.T) {
@@ -183,23 +223,6 @@ func assertObjects(ctx context.Context, t *testing.T, tn tenant) {
 	assert.Len(t, names, 20, "every ConfigMap written after install is still there")
 }
 
-// assertComponentsAt checks that every control-plane Pod of the namespace runs version.
-func assertComponentsAt(ctx context.Context, t *testing.T, ns, version string) {
-	t.Helper()
-	waitUntil(ctx, t, "every control-plane Pod at "+version, func(ctx context.Context) (bool, error) {
-		pods, err := env.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "taowa.io/component"})
-		if err != nil {
-			return false, err
-		}
-		for _, p := range pods.Items {
-			if p.Annotations["taowa.io/kubernetes-version"] != version || !podReady(&p) {
-				return false, fmt.Errorf("pod %s at %s, ready %v", p.Name, p.Annotations["taowa.io/kubernetes-version"], podReady(&p))
-			}
-		}
-		return len(pods.Items) > 0, nil
-	})
-}
-
 // assertBootstrapTokenWorks creates a bootstrap token the way `kubeadm token create` does and
 // checks what a joining node relies on: the controller manager signs cluster-info for it, and the
 // token authenticates as a member of the bootstrappers group.
@@ -234,4 +257,39 @@ func assertBootstrapTokenWorks(ctx context.Context, t *testing.T, tn tenant, adm
 	require.NoError(t, err)
 	assert.Equal(t, "system:bootstrap:"+id, review.Status.UserInfo.Username)
 	assert.Contains(t, review.Status.UserInfo.Groups, "system:bootstrappers:kubeadm:default-node-token")
+}
+
+// adminKubeconfigFile writes the tenant's admin kubeconfig, pointed at its ClusterIP, to a file.
+func adminKubeconfigFile(ctx context.Context, t *testing.T, tn tenant) string {
+	t.Helper()
+	secret, err := env.client.CoreV1().Secrets(tn.namespace).Get(ctx, tn.release+"-"+pki.SecretAdminKubeconfig, metav1.GetOptions{})
+	require.NoError(t, err)
+	cfg, err := clientcmd.Load(secret.Data[pki.KeyKubeconfig])
+	require.NoError(t, err)
+	rc, err := tenantRESTConfig(ctx, tn)
+	require.NoError(t, err)
+	for _, cluster := range cfg.Clusters {
+		cluster.Server = rc.Host
+	}
+	path := filepath.Join(t.TempDir(), "admin.kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
+	return path
+}
+
+// listSnapshots lists the snapshot volume's snapshots, oldest first, from a Pod that mounts it.
+func listSnapshots(ctx context.Context, t *testing.T, tn tenant) []string {
+	t.Helper()
+	spec := withVolume(busyboxPod("ls -1 /snapshots | grep '^[^.].*[.]db$' | sort || true"), "snapshots", "/snapshots")
+	spec.RestartPolicy = corev1.RestartPolicyNever
+	spec.Volumes = []corev1.Volume{{Name: "snapshots", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: tn.release + "-etcd-snapshots", ReadOnly: true},
+	}}}
+	pod, err := env.client.CoreV1().Pods(tn.namespace).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "ls-snapshots-"}, Spec: spec}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	defer env.client.CoreV1().Pods(tn.namespace).Delete(context.Background(), pod.Name, metav1.DeleteOptions{})
+	waitUntil(ctx, t, "snapshot listing", func(ctx context.Context) (bool, error) {
+		p, err := env.client.CoreV1().Pods(tn.namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodSucceeded, err
+	})
+	return strings.Fields(kubectl(t, "-n", tn.namespace, "logs", pod.Name))
 }

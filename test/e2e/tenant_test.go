@@ -261,7 +261,7 @@ func tenantRESTConfig(ctx context.Context, tn tenant) (*rest.Config, error) {
 }
 
 // assertOnlyDataLeft checks that uninstall removed every workload, Service, ServiceAccount and
-// hook object and kept the tenant's data: its Secrets and etcd volumes (the documented,
+// hook object and kept the tenant's data: its Secrets, etcd and snapshot volumes (the documented,
 // data-safe choice); then it removes those with the commands NOTES.txt gives.
 func assertOnlyDataLeft(ctx context.Context, t *testing.T, tn tenant) {
 	t.Helper()
@@ -299,10 +299,10 @@ func assertOnlyDataLeft(ctx context.Context, t *testing.T, tn tenant) {
 	secrets, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: pki.LabelRelease + "=" + tn.release})
 	require.NoError(t, err)
 	assert.Len(t, secrets.Items, 13, "the PKI Secrets are kept")
-	pvcSelector := "app.kubernetes.io/instance=" + tn.release + ",app.kubernetes.io/component=etcd"
+	pvcSelector := "app.kubernetes.io/instance=" + tn.release + ",app.kubernetes.io/component in (etcd,etcd-snapshots)"
 	pvcs, err := c.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{LabelSelector: pvcSelector})
 	require.NoError(t, err)
-	assert.Len(t, pvcs.Items, 1, "the etcd volume is kept")
+	assert.Len(t, pvcs.Items, 2, "the etcd volume and the snapshot volume are kept")
 
 	kubectl(t, "-n", ns, "delete", "secret", "-l", pki.LabelRelease+"="+tn.release)
 	kubectl(t, "-n", ns, "delete", "pvc", "-l", pvcSelector, "--wait")

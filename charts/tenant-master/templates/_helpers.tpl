@@ -222,3 +222,49 @@ Arguments: root, component.
       - configMap: {name: kube-root-ca.crt, items: [{key: ca.crt, path: ca.crt}]}
       - downwardAPI: {items: [{path: namespace, fieldRef: {fieldPath: metadata.namespace}}]}
 {{- end -}}
+
+{{/* The Secrets taowa-hook pki writes (hooks/pki/secrets.go), as a JSON list of full names. */}}
+{{- define "tenant-master.pkiSecretNames" -}}
+{{- $full := include "tenant-master.fullname" . -}}
+{{- $names := list -}}
+{{- range list "ca" "front-proxy-ca" "etcd-ca" "apiserver" "apiserver-kubelet-client" "apiserver-etcd-client" "front-proxy-client" "etcd-server" "etcd-peer" "sa" "admin-kubeconfig" "controller-manager-kubeconfig" "scheduler-kubeconfig" -}}
+{{- $names = append $names (printf "%s-%s" $full .) -}}
+{{- end -}}
+{{- toJson $names -}}
+{{- end -}}
+
+{{/* Arguments of taowa-hook pki, for the hook and the rotation CronJob. */}}
+{{- define "tenant-master.pkiArgs" -}}
+- pki
+- --release={{ include "tenant-master.fullname" . }}
+- --namespace={{ .Release.Namespace }}
+- --meta-dns-domain={{ .Values.metaClusterDomain }}
+- --tenant-service-cidr={{ .Values.serviceCIDR }}
+- --tenant-dns-domain={{ .Values.clusterDomain }}
+- --external-addresses={{ join "," .Values.apiserver.externalAddresses }}
+- --apiserver-port={{ .Values.apiserver.service.port }}
+# Certificates name three members whatever etcd.replicas is, so scaling 1 -> 3 needs no new ones.
+- --etcd-replicas=3
+- --ca-validity={{ .Values.certificates.caValidity }}
+- --cert-validity={{ .Values.certificates.validity }}
+- --renew-before={{ .Values.certificates.renewBefore }}
+- --restart
+{{- end -}}
+
+{{/* RBAC to renew certificates: update this tenant's Secrets, read its apiserver Service (for the
+ClusterIP), restart the components that must reload a renewed certificate. */}}
+{{- define "tenant-master.pkiRenewRules" -}}
+{{- $full := include "tenant-master.fullname" . -}}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [update]
+  resourceNames: {{ include "tenant-master.pkiSecretNames" . }}
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get]
+  resourceNames: [{{ $full }}-apiserver]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [patch]
+  resourceNames: [{{ $full }}-apiserver, {{ $full }}-controller-manager, {{ $full }}-scheduler]
+{{- end -}}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/taowa/taowa/hooks/bootstrap"
 	"github.com/taowa/taowa/hooks/helmtest"
@@ -102,17 +103,20 @@ func runReady(ctx context.Context, args []string) error {
 	return nil
 }
 
+// runTest needs no meta cluster access: the test Pod mounts the admin kubeconfig Secret, so that
+// `helm test` has no RBAC hooks of its own (Helm's --logs reads every test hook as a Pod).
 func runTest(ctx context.Context, args []string) error {
-	var r releaseFlags
 	fs := flag.NewFlagSet("test", flag.ExitOnError)
-	r.register(fs)
-	want, meta, err := r.parse(fs, args)
+	kubeconfig := fs.String("admin-kubeconfig", "", "the tenant's admin kubeconfig")
+	version := fs.String("kubernetes-version", "", "the Kubernetes version the release asks for, X.Y.Z")
+	_ = fs.Parse(args)
+	want, err := versions.Parse(*version)
 	if err != nil {
-		return err
+		return fmt.Errorf("--kubernetes-version: %w", err)
 	}
-	admin, err := tenant.AdminConfig(ctx, meta, r.namespace, r.fullName)
+	admin, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
-		return err
+		return fmt.Errorf("--admin-kubeconfig: %w", err)
 	}
 	return helmtest.Run(ctx, admin, want, os.Stdout)
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -31,6 +33,11 @@ commands:
                bootstrap RBAC, the helm test identity)
   test         what helm test runs: /version and a restricted identity's create, read, delete
   wait-order   hold a control-plane Pod back until starting it keeps the version-skew policy
+  snapshot-volume
+               create the etcd snapshot volume when it is missing
+  etcd-snapshot
+               take a verified etcd snapshot into the snapshot volume and prune old ones
+  etcd-restore restore an etcd member from a snapshot, once (init container)
 
 Run "taowa-hook <command> -h" for a command's flags.
 `
@@ -54,6 +61,12 @@ func main() {
 		err = runTest(ctx, os.Args[2:])
 	case "wait-order":
 		err = runWaitOrder(ctx, os.Args[2:])
+	case "snapshot-volume":
+		err = runSnapshotVolume(ctx, os.Args[2:])
+	case "etcd-snapshot":
+		err = runEtcdSnapshot(ctx, os.Args[2:])
+	case "etcd-restore":
+		err = runEtcdRestore(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -87,6 +100,8 @@ func runPKI(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.EtcdReplicas, "etcd-replicas", 3, "etcd members the certificates name")
 	fs.DurationVar(&cfg.CAValidity, "ca-validity", 10*365*24*time.Hour, "validity of the CAs")
 	fs.DurationVar(&cfg.CertValidity, "cert-validity", 365*24*time.Hour, "validity of leaf certificates")
+	fs.DurationVar(&cfg.RenewBefore, "renew-before", 0, "renew leaf certificates and kubeconfigs that expire within this time; 0 never renews")
+	restart := fs.Bool("restart", false, "restart (as kubectl rollout restart does) the Deployments that must reload a renewed certificate")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the meta cluster (default: in-cluster)")
 	_ = fs.Parse(args)
 	if external != "" {
@@ -96,7 +111,30 @@ func runPKI(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return pki.Ensure(ctx, client, cfg, os.Stdout)
+	renewed, err := pki.Ensure(ctx, client, cfg, os.Stdout)
+	if err != nil || !*restart {
+		return err
+	}
+	for _, name := range cfg.DeploymentsToRestart(renewed) {
+		if err := rolloutRestart(ctx, client, cfg.Namespace, name); err != nil {
+			return err
+		}
+		fmt.Printf("restarted deployment/%s to load its renewed certificates\n", name)
+	}
+	return nil
+}
+
+// rolloutRestart does what `kubectl rollout restart` does: a new Pod template annotation. The
+// Deployments' rolling update (maxUnavailable 0 for the apiserver) keeps them serving.
+func rolloutRestart(ctx context.Context, client kubernetes.Interface, namespace, name string) error {
+	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`,
+		time.Now().UTC().Format(time.RFC3339))
+	_, err := client.AppsV1().Deployments(namespace).Patch(ctx, name, types.StrategicMergePatchType, []byte(patch),
+		metav1.PatchOptions{FieldManager: "taowa-hook"})
+	if err != nil {
+		return fmt.Errorf("restart deployment %s/%s: %w", namespace, name, err)
+	}
+	return nil
 }
 
 func metaClient(kubeconfig string) (kubernetes.Interface, error) {

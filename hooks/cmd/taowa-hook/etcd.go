@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/taowa/taowa/hooks/etcdsnapshot"
+	"github.com/taowa/taowa/hooks/pki"
+)
+
+// runEtcdSnapshot takes a snapshot of the tenant's etcd into --dir. As a hook it may run before
+// there is any etcd (Argo CD runs pre-upgrade hooks on a first sync): with --skip-if-no-etcd it
+// asks the meta cluster whether the StatefulSet exists, and succeeds without one.
+func runEtcdSnapshot(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("etcd-snapshot", flag.ExitOnError)
+	var cfg etcdsnapshot.Config
+	fullName := fs.String("release", "", "the release's full name (for --skip-if-no-etcd)")
+	namespace := fs.String("namespace", os.Getenv("POD_NAMESPACE"), "namespace of the tenant master")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the meta cluster (default: in-cluster)")
+	endpoints := fs.String("endpoints", "", "comma-separated member client URLs, tried in order")
+	tlsDir := fs.String("tls-dir", "/etc/etcd/pki/client", "directory with ca.crt, tls.crt and tls.key of an etcd client")
+	fs.StringVar(&cfg.Dir, "dir", "/snapshots", "directory that holds the snapshots")
+	fs.StringVar(&cfg.Prefix, "prefix", "pre-upgrade", "name of the series: snapshots are <prefix>-<time>-rev<revision>.db")
+	fs.IntVar(&cfg.Retain, "retain", 5, "snapshots of the series to keep; 0 keeps all")
+	skipIfNoEtcd := fs.Bool("skip-if-no-etcd", false, "succeed without a snapshot when the release has no etcd StatefulSet yet")
+	_ = fs.Parse(args)
+	if *endpoints == "" {
+		return errors.New("--endpoints is required")
+	}
+	if *skipIfNoEtcd {
+		if *fullName == "" || *namespace == "" {
+			return errors.New("--skip-if-no-etcd needs --release and --namespace")
+		}
+		meta, err := metaClient(*kubeconfig)
+		if err != nil {
+			return err
+		}
+		sts := *fullName + "-etcd"
+		if _, err := meta.AppsV1().StatefulSets(*namespace).Get(ctx, sts, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			fmt.Printf("no StatefulSet %s/%s yet: nothing to snapshot\n", *namespace, sts)
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read StatefulSet %s/%s: %w", *namespace, sts, err)
+		}
+	}
+	cfg.CAFile = filepath.Join(*tlsDir, pki.KeyCA)
+	cfg.CertFile = filepath.Join(*tlsDir, pki.KeyCert)
+	cfg.KeyFile = filepath.Join(*tlsDir, pki.KeyKey)
+
+	var errs []error
+	for _, endpoint := range strings.Split(*endpoints, ",") {
+		cfg.Endpoint = endpoint
+		snap, pruned, err := etcdsnapshot.Take(ctx, cfg, time.Now())
+		if err != nil {
+			fmt.Printf("member %s: %v\n", endpoint, err)
+			errs = append(errs, err)
+			continue
+		}
+		for _, p := range pruned {
+			fmt.Printf("pruned %s (retain %d)\n", p, cfg.Retain)
+		}
+		out, _ := json.Marshal(snap)
+		fmt.Printf("snapshot verified: %s\n", out)
+		return nil
+	}
+	return fmt.Errorf("no member gave a verified snapshot: %w", errors.Join(errs...))
+}
+
+// runEtcdRestore is the init container of each etcd member when etcd.restoreFrom is set.
+func runEtcdRestore(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("etcd-restore", flag.ExitOnError)
+	var cfg etcdsnapshot.RestoreConfig
+	dir := fs.String("dir", "/snapshots", "directory that holds the snapshots")
+	name := fs.String("snapshot", "", "file name of the snapshot in --dir")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "the member's --data-dir")
+	fs.StringVar(&cfg.Name, "name", "", "the member's --name")
+	fs.StringVar(&cfg.PeerURL, "initial-advertise-peer-urls", "", "the member's peer URL")
+	fs.StringVar(&cfg.InitialCluster, "initial-cluster", "", "every member as name=peer-URL")
+	fs.StringVar(&cfg.ClusterToken, "initial-cluster-token", "", "the cluster token")
+	_ = fs.Parse(args)
+	if *name == "" || strings.Contains(*name, "/") {
+		return fmt.Errorf("--snapshot %q: want the file name of a snapshot in %s", *name, *dir)
+	}
+	cfg.Snapshot = filepath.Join(*dir, *name)
+	if _, err := os.Stat(cfg.Snapshot); err != nil {
+		names, _ := etcdsnapshot.List(*dir, "")
+		return fmt.Errorf("snapshot %s: %w; the snapshot volume holds: %s", *name, err, strings.Join(names, ", "))
+	}
+	restored, err := etcdsnapshot.Restore(cfg, time.Now())
+	if err != nil {
+		return err
+	}
+	if restored {
+		fmt.Printf("member %s restored from %s (the previous data is kept beside %s)\n", cfg.Name, *name, cfg.DataDir)
+	} else {
+		fmt.Printf("member %s already restored from %s\n", cfg.Name, *name)
+	}
+	return nil
+}
+
+// runSnapshotVolume creates the snapshot volume when it is missing. It is the tenant's data, like
+// the PKI Secrets: not part of the release, so `helm uninstall` keeps it.
+func runSnapshotVolume(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("snapshot-volume", flag.ExitOnError)
+	fullName := fs.String("release", "", "the release's full name")
+	instance := fs.String("instance", "", "the release name (label app.kubernetes.io/instance)")
+	namespace := fs.String("namespace", os.Getenv("POD_NAMESPACE"), "namespace of the tenant master")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the meta cluster (default: in-cluster)")
+	size := fs.String("size", "2Gi", "size of the claim")
+	class := fs.String("storage-class", "", "StorageClass; empty means the default")
+	_ = fs.Parse(args)
+	if *fullName == "" || *instance == "" || *namespace == "" {
+		return errors.New("--release, --instance and --namespace are required")
+	}
+	quantity, err := resource.ParseQuantity(*size)
+	if err != nil {
+		return fmt.Errorf("--size %q: %w", *size, err)
+	}
+	meta, err := metaClient(*kubeconfig)
+	if err != nil {
+		return err
+	}
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: *fullName + "-etcd-snapshots", Namespace: *namespace, Labels: map[string]string{
+			pki.LabelRelease: *fullName, pki.LabelManagedBy: pki.ManagedBy,
+			"app.kubernetes.io/instance": *instance, "app.kubernetes.io/component": "etcd-snapshots",
+		}},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: quantity}},
+		},
+	}
+	if *class != "" {
+		pvc.Spec.StorageClassName = class
+	}
+	_, err = meta.CoreV1().PersistentVolumeClaims(*namespace).Create(ctx, pvc, metav1.CreateOptions{})
+	switch {
+	case err == nil:
+		fmt.Printf("created PersistentVolumeClaim %s/%s (%s)\n", *namespace, pvc.Name, *size)
+	case apierrors.IsAlreadyExists(err):
+		fmt.Printf("PersistentVolumeClaim %s/%s exists\n", *namespace, pvc.Name)
+	default:
+		return fmt.Errorf("create PersistentVolumeClaim %s/%s: %w", *namespace, pvc.Name, err)
+	}
+	return nil
+}

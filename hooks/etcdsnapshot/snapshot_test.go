@@ -1,0 +1,47 @@
+package etcdsnapshot
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestTakeRejectsBadConfig(t *testing.T) {
+	_, _, err := Take(context.Background(), Config{Endpoint: "https://etcd:2379", Prefix: "pre-upgrade"}, time.Now())
+	assert.EqualError(t, err, "snapshot configuration lacks: CA, certificate, directory, key")
+	_, _, err = Take(context.Background(), Config{Endpoint: "e", CAFile: "c", CertFile: "c", KeyFile: "k", Dir: "d", Prefix: "../x"}, time.Now())
+	assert.ErrorContains(t, err, `snapshot prefix "../x" must not contain`)
+}
+
+func TestListAndPruneKeepEachSeriesApart(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{
+		"pre-upgrade-20261125T100000Z-rev10.db", "pre-upgrade-20261125T110000Z-rev20.db", "pre-upgrade-20261125T120000Z-rev30.db",
+		"scheduled-20261125T090000Z-rev5.db", ".incoming-pre-upgrade-20261125T130000Z.db", "notes.txt",
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), nil, 0o600))
+	}
+	removed, err := prune(dir, "pre-upgrade", 2)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"pre-upgrade-20261125T100000Z-rev10.db"}, removed, "the oldest of the series goes")
+	all, err := List(dir, "")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"pre-upgrade-20261125T110000Z-rev20.db", "pre-upgrade-20261125T120000Z-rev30.db", "scheduled-20261125T090000Z-rev5.db"}, all,
+		"unverified files and other files are not snapshots; the other series is untouched")
+	require.NoError(t, removeIncoming(dir))
+	assert.NoFileExists(t, filepath.Join(dir, ".incoming-pre-upgrade-20261125T130000Z.db"))
+}
+
+func TestRestoreNeedsItsInputs(t *testing.T) {
+	_, err := Restore(RestoreConfig{Snapshot: "s.db"}, time.Now())
+	assert.ErrorContains(t, err, "restore needs")
+	dir := t.TempDir()
+	_, err = Restore(RestoreConfig{Snapshot: filepath.Join(dir, "missing.db"), DataDir: filepath.Join(dir, "data"), Name: "m",
+		PeerURL: "https://m:2380", InitialCluster: "m=https://m:2380"}, time.Now())
+	assert.ErrorContains(t, err, "missing.db")
+}
