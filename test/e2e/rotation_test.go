@@ -39,6 +39,12 @@ func TestCertificateRotation(t *testing.T) {
 	_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "probe"}}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	etcdClientSerial := serialOf(ctx, t, tn, pki.SecretAPIServerEtcdClient)
+	generations := map[string]int64{}
+	for _, name := range []string{"apiserver", "controller-manager", "scheduler"} {
+		d, err := env.client.AppsV1().Deployments(tn.namespace).Get(ctx, tn.release+"-"+name, metav1.GetOptions{})
+		require.NoError(t, err)
+		generations[name] = d.Generation
+	}
 
 	var requests, failures atomic.Int64
 	probeCtx, stopProbe := context.WithCancel(ctx)
@@ -68,7 +74,7 @@ func TestCertificateRotation(t *testing.T) {
 				return false, err
 			}
 			_, restarted := d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"]
-			return restarted && d.Status.ObservedGeneration == d.Generation && d.Status.UpdatedReplicas == *d.Spec.Replicas &&
+			return restarted && d.Generation > generations[name] && d.Status.ObservedGeneration == d.Generation && d.Status.UpdatedReplicas == *d.Spec.Replicas &&
 				d.Status.Replicas == *d.Spec.Replicas && d.Status.ReadyReplicas == *d.Spec.Replicas, nil
 		})
 	}
