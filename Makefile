@@ -64,7 +64,7 @@ e2e-versions: build
 	$(MAKE) images TENANT_VERSIONS="$$(go run ./versions/cmd/taowa-versions kubernetes | tr '\n' ' ')" \
 	  TENANT_ETCD_VERSIONS="$$(go run ./versions/cmd/taowa-versions etcd | tr '\n' ' ')"
 	go test -tags realbinaries -count=1 ./versions/... ./postrender/...
-	TAOWA_E2E_VERSIONS=all go test -tags e2e -count=1 -run TestTenantEveryVersion -timeout 150m -v ./test/e2e/...
+	TAOWA_E2E_VERSIONS=all go test -tags e2e -count=1 -run 'TestTenantEveryVersion|TestTenantUpgradeChain' -timeout 200m -v ./test/e2e/...
 
 demo: up
 	$(KUBECTL) --kubeconfig $(TAOWA_STATE)/kubeconfig get nodes,pods -A -o wide
@@ -89,6 +89,10 @@ test-e2e: images
 
 test: lint lint-chart test-unit test-e2e
 
-# Benchmarks on the local meta cluster; docs/benchmarks.md records their results.
+# Benchmarks on the local meta cluster; docs/benchmarks.md records their results. The last one
+# tears the cluster down between iterations, so it runs last.
+BENCH := go test -tags e2e -count=1 -run '^$$' -timeout 60m ./test/e2e/...
 bench: images
-	go test -tags e2e -count=1 -run '^$$' -bench . -benchtime 5x -timeout 60m ./test/e2e/...
+	$(BENCH) -bench TenantInstallToReady -benchtime 5x
+	$(BENCH) -bench TenantMinorUpgrade -benchtime 3x
+	$(BENCH) -bench MetaClusterUpAfterDown -benchtime 5x

@@ -16,8 +16,8 @@ import (
 	"github.com/taowa/taowa/hack/metacluster"
 )
 
-// Benchmarks run with `make bench` (go test -tags e2e -run '^$' -bench . -benchtime 5x). They are
-// ordered: the last one tears the cluster down between iterations.
+// Benchmarks run with `make bench`, one go test per benchmark (see the Makefile). They are
+// ordered there: the last one tears the cluster down between iterations.
 
 // BenchmarkTenantInstallToReady measures `helm install` (post-renderer applied, PKI hook run) until
 // the tenant apiserver answers /readyz, and reports the median. After the last install it waits for

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/taowa/taowa/hooks/pki"
+	"github.com/taowa/taowa/versions"
 )
 
 // TestTenantLifecycle walks one tenant through day 2 with Helm: install 1.36, bootstrap a node
@@ -292,4 +293,38 @@ func listSnapshots(ctx context.Context, t *testing.T, tn tenant) []string {
 		return err == nil && p.Status.Phase == corev1.PodSucceeded, err
 	})
 	return strings.Fields(kubectl(t, "-n", tn.namespace, "logs", pod.Name))
+}
+
+// TestTenantUpgradeChain (make e2e-versions) installs the oldest supported minor and upgrades it
+// one minor at a time to the newest, through etcd's one minor change (3.5 to 3.6 between 1.33 and
+// 1.34): at every step the tenant serves the new version and keeps every object written at
+// install.
+func TestTenantUpgradeChain(t *testing.T) {
+	if os.Getenv("TAOWA_E2E_VERSIONS") == "" {
+		t.Skip("run by make e2e-versions, which builds every supported version")
+	}
+	releases := versions.Builtin().Releases()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(releases))*6*time.Minute)
+	defer cancel()
+	root := repoRoot()
+	chart := filepath.Join(root, "charts", "tenant-master")
+	postRender := []string{"--post-renderer", filepath.Join(root, "bin", "taowa-postrender")}
+	h := helmFor(t, 3)
+	tn := tenant{release: "chain", namespace: testNamespace(ctx, t, "e2e-chain"), version: releases[0].Kubernetes.String(), helm: h}
+	h.run(ctx, t, append([]string{"install", tn.release, chart, "-n", tn.namespace, "--set", "kubernetesVersion=" + tn.version,
+		"--wait", "--timeout", "5m"}, postRender...)...)
+	writeObjects(ctx, t, tenantClient(ctx, t, tn))
+	for _, r := range releases[1:] {
+		start := time.Now()
+		h.run(ctx, t, append([]string{"upgrade", tn.release, chart, "-n", tn.namespace, "--reuse-values",
+			"--set", "kubernetesVersion=" + r.Kubernetes.String(), "--wait", "--timeout", "5m"}, postRender...)...)
+		requireServes(ctx, t, tn, r.Kubernetes.String())
+		waitComponentsAt(ctx, t, tn.namespace, r.Kubernetes.String())
+		assertObjects(ctx, t, tn)
+		etcd, err := env.client.CoreV1().Pods(tn.namespace).Get(ctx, tn.release+"-etcd-0", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, r.Etcd.String(), etcd.Annotations["taowa.io/etcd-version"])
+		t.Logf("upgraded to %s (etcd %s) in %.0fs", r.Kubernetes, r.Etcd, time.Since(start).Seconds())
+	}
+	h.run(ctx, t, "uninstall", tn.release, "-n", tn.namespace, "--wait", "--timeout", "3m")
 }
