@@ -31,6 +31,10 @@ type NetConf struct {
 	// RulePriority is the priority of the "from <ENI address>" rule.
 	RulePriority int `json:"rulePriority,omitempty"`
 
+	// Kubeconfig, when set, lets the plugin read the Pod's ENI annotations from the meta
+	// cluster's apiserver (PodResolver).
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+
 	// VPCID and SubnetID are defaults for Pods that do not ask for one.
 	VPCID    string `json:"vpcID,omitempty"`
 	SubnetID string `json:"subnetID,omitempty"`

@@ -10,6 +10,6 @@ import (
 )
 
 func main() {
-	plugin := eni.New(eni.ArgsResolver{})
+	plugin := eni.New(eni.PodResolver{Fallback: eni.ArgsResolver{}})
 	skel.PluginMainFuncs(plugin.Funcs(), version.All, "CNI eni plugin")
 }
