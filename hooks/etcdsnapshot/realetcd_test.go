@@ -99,6 +99,10 @@ func TestSnapshotAndRestoreWithRealEtcd(t *testing.T) {
 	restored, err = Restore(rc, start.Add(time.Minute))
 	require.NoError(t, err)
 	assert.False(t, restored, "the marker makes a restart skip the restore")
+	require.NoError(t, os.Remove(last.Path))
+	restored, err = Restore(rc, start.Add(2*time.Minute))
+	require.NoError(t, err, "a restored member needs the snapshot no more")
+	assert.False(t, restored)
 	assert.FileExists(t, filepath.Join(restoredData+".before-restore-20261125T100000Z", "old"), "the replaced data is kept")
 
 	endpoint2 := startEtcdAt(t, bin, tlsFiles, "restored", restoredData, peer)

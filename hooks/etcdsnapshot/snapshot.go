@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -39,6 +40,8 @@ type Config struct {
 	Prefix string
 	// Retain is how many snapshots of the series to keep, newest first; 0 keeps all.
 	Retain int
+	// Keep names a snapshot file that pruning never removes: the one a restore uses.
+	Keep string
 }
 
 // Snapshot is a verified snapshot file.
@@ -89,7 +92,7 @@ func Take(ctx context.Context, cfg Config, now time.Time) (Snapshot, []string, e
 		return Snapshot{}, nil, err
 	}
 	snap.Path = final
-	pruned, err := prune(cfg.Dir, cfg.Prefix, cfg.Retain)
+	pruned, err := prune(cfg.Dir, cfg.Prefix, cfg.Retain, cfg.Keep)
 	return snap, pruned, err
 }
 
@@ -183,13 +186,19 @@ func List(dir, prefix string) ([]string, error) {
 	return names, nil
 }
 
-func prune(dir, prefix string, retain int) ([]string, error) {
+// prune removes the oldest snapshots of the series beyond retain; keep is never removed, nor
+// counted.
+func prune(dir, prefix string, retain int, keep string) ([]string, error) {
 	if retain == 0 {
 		return nil, nil
 	}
 	names, err := List(dir, prefix)
-	if err != nil || len(names) <= retain {
+	if err != nil {
 		return nil, err
+	}
+	names = slices.DeleteFunc(names, func(n string) bool { return n == keep })
+	if len(names) <= retain {
+		return nil, nil
 	}
 	var removed []string
 	for _, name := range names[:len(names)-retain] {

@@ -26,7 +26,10 @@ func TestListAndPruneKeepEachSeriesApart(t *testing.T) {
 	} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), nil, 0o600))
 	}
-	removed, err := prune(dir, "pre-upgrade", 2)
+	removed, err := prune(dir, "pre-upgrade", 2, "pre-upgrade-20261125T100000Z-rev10.db")
+	require.NoError(t, err)
+	assert.Empty(t, removed, "the kept snapshot (a restore's) is neither removed nor counted")
+	removed, err = prune(dir, "pre-upgrade", 2, "")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"pre-upgrade-20261125T100000Z-rev10.db"}, removed, "the oldest of the series goes")
 	all, err := List(dir, "")

@@ -27,9 +27,10 @@ import (
 )
 
 // TestTenantLifecycle walks one tenant through day 2 with Helm: install 1.36, bootstrap a node
-// token, helm test, upgrade to 1.37, a refused two-minor rollback, helm rollback to 1.36, an
-// upgrade that breaks the apiserver and is rolled back by Helm 4's --rollback-on-failure, an etcd
-// Pod deleted; the tenant's objects survive every step.
+// token, helm test, upgrade to 1.37, a refused two-minor rollback, helm rollback to 1.36, a restore
+// from a snapshot, a scheduled snapshot, an upgrade that breaks the apiserver rolled back by Helm 4's
+// --rollback-on-failure and by Helm 3's --atomic, an etcd Pod deleted; the tenant's objects survive
+// every step.
 func TestTenantLifecycle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
@@ -123,22 +124,44 @@ func TestTenantLifecycle(t *testing.T) {
 		assert.Len(t, listSnapshots(ctx, t, tn), 3)
 	})
 
-	t.Run("a failed upgrade rolls back (Helm 4 --rollback-on-failure)", func(t *testing.T) {
-		// An unknown TLS version makes kube-apiserver exit at start.
-		out, err := helmRun(ctx, helm4, "upgrade", rel, chart, "-n", ns, "--reuse-values", "--set", "apiserver.extraArgs.tls-min-version=VersionTLS99",
-			"--post-renderer", "taowa-postrender", "--rollback-on-failure", "--timeout", "90s")
-		require.Error(t, err, "the upgrade must fail:\n%s", out)
-		assert.Contains(t, out, "rolled back")
-		requireServes(ctx, t, tn, "1.36.3")
-		assertObjects(ctx, t, tn)
-		d, err := env.client.AppsV1().Deployments(ns).Get(ctx, rel+"-apiserver", metav1.GetOptions{})
-		require.NoError(t, err)
-		assert.NotContains(t, strings.Join(d.Spec.Template.Spec.Containers[0].Args, " "), "VersionTLS99", "the previous revision is back")
-		waitUntil(ctx, t, "apiserver Deployment back to its ready replicas", func(ctx context.Context) (bool, error) {
-			d, err := env.client.AppsV1().Deployments(ns).Get(ctx, rel+"-apiserver", metav1.GetOptions{})
-			return err == nil && d.Status.UpdatedReplicas == d.Status.Replicas && d.Status.ReadyReplicas == *d.Spec.Replicas, err
-		})
+	t.Run("scheduled snapshot", func(t *testing.T) {
+		kubectl(t, "-n", ns, "create", "job", "--from=cronjob/"+rel+"-etcd-snapshot", "snapshot-now")
+		kubectl(t, "-n", ns, "wait", "--for=condition=complete", "--timeout=3m", "job/snapshot-now")
+		snapshots := listSnapshots(ctx, t, tn)
+		require.Len(t, snapshots, 4)
+		assert.Regexp(t, `^scheduled-\d{8}T\d{6}Z-rev\d+\.db$`, snapshots[3], "the CronJob's series")
+		kubectl(t, "-n", ns, "delete", "job", "snapshot-now", "--wait")
 	})
+
+	// An unknown TLS version makes kube-apiserver exit at start; Helm 3's --atomic and Helm 4's
+	// --rollback-on-failure must both bring the previous revision back.
+	for _, failed := range []struct {
+		name string
+		args []string
+	}{
+		{"Helm 4 --rollback-on-failure", []string{"--post-renderer", "taowa-postrender", "--rollback-on-failure"}},
+		{"Helm 3 --atomic", append([]string{"--atomic"}, postRender...)},
+	} {
+		h := helm4
+		if strings.HasPrefix(failed.name, "Helm 3") {
+			h = helm3
+		}
+		t.Run("a failed upgrade rolls back ("+failed.name+")", func(t *testing.T) {
+			out, err := helmRun(ctx, h, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values",
+				"--set", "apiserver.extraArgs.tls-min-version=VersionTLS99", "--timeout", "90s"}, failed.args...)...)
+			require.Error(t, err, "the upgrade must fail:\n%s", out)
+			assert.Contains(t, out, "rolled back")
+			requireServes(ctx, t, tn, "1.36.3")
+			assertObjects(ctx, t, tn)
+			d, err := env.client.AppsV1().Deployments(ns).Get(ctx, rel+"-apiserver", metav1.GetOptions{})
+			require.NoError(t, err)
+			assert.NotContains(t, strings.Join(d.Spec.Template.Spec.Containers[0].Args, " "), "VersionTLS99", "the previous revision is back")
+			waitUntil(ctx, t, "apiserver Deployment back to its ready replicas", func(ctx context.Context) (bool, error) {
+				d, err := env.client.AppsV1().Deployments(ns).Get(ctx, rel+"-apiserver", metav1.GetOptions{})
+				return err == nil && d.Status.UpdatedReplicas == d.Status.Replicas && d.Status.ReadyReplicas == *d.Spec.Replicas, err
+			})
+		})
+	}
 
 	t.Run("etcd Pod deleted comes back with its data", func(t *testing.T) {
 		require.NoError(t, env.client.CoreV1().Pods(ns).Delete(ctx, rel+"-etcd-0", metav1.DeleteOptions{}))

@@ -34,6 +34,7 @@ func runEtcdSnapshot(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Dir, "dir", "/snapshots", "directory that holds the snapshots")
 	fs.StringVar(&cfg.Prefix, "prefix", "pre-upgrade", "name of the series: snapshots are <prefix>-<time>-rev<revision>.db")
 	fs.IntVar(&cfg.Retain, "retain", 5, "snapshots of the series to keep; 0 keeps all")
+	fs.StringVar(&cfg.Keep, "keep", "", "a snapshot file never pruned (the one etcd.restoreFrom names)")
 	skipIfNoEtcd := fs.Bool("skip-if-no-etcd", false, "succeed without a snapshot when the release has no etcd StatefulSet yet")
 	_ = fs.Parse(args)
 	if *endpoints == "" {
@@ -94,11 +95,12 @@ func runEtcdRestore(_ context.Context, args []string) error {
 		return fmt.Errorf("--snapshot %q: want the file name of a snapshot in %s", *name, *dir)
 	}
 	cfg.Snapshot = filepath.Join(*dir, *name)
-	if _, err := os.Stat(cfg.Snapshot); err != nil {
-		names, _ := etcdsnapshot.List(*dir, "")
-		return fmt.Errorf("snapshot %s: %w; the snapshot volume holds: %s", *name, err, strings.Join(names, ", "))
-	}
+	// A member that restored already needs the file no more: Restore checks its marker first.
 	restored, err := etcdsnapshot.Restore(cfg, time.Now())
+	if errors.Is(err, os.ErrNotExist) {
+		names, _ := etcdsnapshot.List(*dir, "")
+		return fmt.Errorf("%w; the snapshot volume holds: %s", err, strings.Join(names, ", "))
+	}
 	if err != nil {
 		return err
 	}
