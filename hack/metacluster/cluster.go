@@ -216,9 +216,14 @@ func (c Config) etcdHealthy(ctx context.Context) error {
 
 // Client returns a client of the meta cluster with its admin identity.
 func (c Config) Client() (*kubernetes.Clientset, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.KubeconfigPath())
+	return clientFromKubeconfig(c.KubeconfigPath())
+}
+
+// clientFromKubeconfig is a client of the cluster the kubeconfig file at path names.
+func clientFromKubeconfig(path string) (*kubernetes.Clientset, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
-		return nil, fmt.Errorf("admin kubeconfig: %w", err)
+		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
 	}
 	return kubernetes.NewForConfig(cfg)
 }

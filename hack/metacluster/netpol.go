@@ -14,9 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // The local cluster's bridge CNI enforces no NetworkPolicy, so the cluster runs this small
@@ -33,11 +31,7 @@ const nftTable = "taowa-netpol"
 
 // RunNetworkPolicy enforces NetworkPolicy Ingress rules until ctx ends, then removes its table.
 func RunNetworkPolicy(ctx context.Context, kubeconfig string) error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
-	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := clientFromKubeconfig(kubeconfig)
 	if err != nil {
 		return err
 	}

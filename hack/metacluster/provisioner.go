@@ -9,8 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 )
 
@@ -61,11 +59,7 @@ func (p localPath) Delete(_ context.Context, pv *corev1.PersistentVolume) error 
 
 // RunProvisioner serves the default StorageClass until ctx ends.
 func RunProvisioner(ctx context.Context, kubeconfig, volumes string) error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
-	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := clientFromKubeconfig(kubeconfig)
 	if err != nil {
 		return err
 	}
