@@ -163,12 +163,3 @@ func TestArgoCDFirstSync(t *testing.T) {
 	logs = kubectl(t, "-n", ns, "logs", "job/"+tn.release+"-etcd-snapshot")
 	assert.Contains(t, logs, fmt.Sprintf("no StatefulSet %s/%s-etcd yet", ns, tn.release))
 }
-
-func kubectlStdin(t *testing.T, stdin []byte, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(env.kubectl, append([]string{"--kubeconfig", env.kubeconfig}, args...)...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "kubectl %s: %s", strings.Join(args, " "), out)
-	return string(out)
-}

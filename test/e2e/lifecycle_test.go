@@ -79,7 +79,7 @@ func TestTenantLifecycle(t *testing.T) {
 	})
 
 	t.Run("a rollback of two minors is refused", func(t *testing.T) {
-		out, err := helmRun(ctx, helm3, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values", "--set", "kubernetesVersion=1.35.4", "--wait", "--timeout", "3m"}, postRender...)...)
+		out, err := helm3.output(ctx, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values", "--set", "kubernetesVersion=1.35.4", "--wait", "--timeout", "3m"}, postRender...)...)
 		require.Error(t, err, "helm upgrade to 1.35 must fail:\n%s", out)
 		assert.Contains(t, out, "pre-upgrade hooks failed")
 		logs := kubectl(t, "-n", ns, "logs", "job/"+rel+"-skew-check")
@@ -147,7 +147,7 @@ func TestTenantLifecycle(t *testing.T) {
 			h = helm3
 		}
 		t.Run("a failed upgrade rolls back ("+failed.name+")", func(t *testing.T) {
-			out, err := helmRun(ctx, h, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values",
+			out, err := h.output(ctx, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values",
 				"--set", "apiserver.extraArgs.tls-min-version=VersionTLS99", "--timeout", "90s"}, failed.args...)...)
 			require.Error(t, err, "the upgrade must fail:\n%s", out)
 			assert.Contains(t, out, "rolled back")
@@ -180,15 +180,6 @@ func TestTenantLifecycle(t *testing.T) {
 		helm3.run(ctx, t, "uninstall", rel, "-n", ns, "--wait", "--timeout", "3m")
 		assertOnlyDataLeft(ctx, t, tn)
 	})
-}
-
-// helmRun runs helm and returns its output and error, for steps that are meant to fail.
-func helmRun(ctx context.Context, h helm, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, h.bin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.kubeconfig, "HELM_DATA_HOME="+h.home,
-		"HELM_CONFIG_HOME="+filepath.Join(h.home, "config"), "HELM_CACHE_HOME="+filepath.Join(h.home, "cache"))
-	out, err := cmd.CombinedOutput()
-	return string(out), err
 }
 
 // requireServes waits until the tenant's Service answers with version (during a rollout either

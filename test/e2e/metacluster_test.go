@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
@@ -163,7 +164,17 @@ func waitUntil(ctx context.Context, t testing.TB, what string, cond func(context
 
 func kubectl(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(env.kubectl, append([]string{"--kubeconfig", env.kubeconfig}, args...)...).CombinedOutput()
+	return kubectlStdin(t, nil, args...)
+}
+
+// kubectlStdin runs kubectl with stdin as its standard input (none when nil).
+func kubectlStdin(t testing.TB, stdin []byte, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(env.kubectl, append([]string{"--kubeconfig", env.kubeconfig}, args...)...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "kubectl %s: %s", strings.Join(args, " "), out)
 	return string(out)
 }

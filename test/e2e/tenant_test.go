@@ -47,12 +47,18 @@ func helmFor(t testing.TB, major int) helm {
 
 func (h helm) run(ctx context.Context, t testing.TB, args ...string) string {
 	t.Helper()
+	out, err := h.output(ctx, args...)
+	require.NoError(t, err, "helm %s:\n%s", strings.Join(args, " "), out)
+	return out
+}
+
+// output runs helm and returns its output and error, for steps that are meant to fail.
+func (h helm) output(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, h.bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.kubeconfig, "HELM_DATA_HOME="+h.home,
 		"HELM_CONFIG_HOME="+filepath.Join(h.home, "config"), "HELM_CACHE_HOME="+filepath.Join(h.home, "cache"))
 	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "helm %s:\n%s", strings.Join(args, " "), out)
-	return string(out)
+	return string(out), err
 }
 
 // toolVersions reads hack/versions.env, the one place the project's tool versions are set.
