@@ -4,10 +4,13 @@
 // CA or a key: the private keys live only in these Secrets, never in the Helm release. The one
 // exception is renewal: with Config.RenewBefore, a leaf certificate (or kubeconfig) that expires
 // within that time is re-issued from the same CA, and Ensure reports which, so that the
-// components that cannot reload it are restarted.
+// components that cannot reload it are restarted. CAs change only through a CA rotation
+// (rotation.go), whose phases Ensure applies and then carries into every leaf: a leaf not signed by
+// its CA's current signer is re-issued, a trust bundle that differs from its CA's is rewritten.
 package pki
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"fmt"
@@ -41,10 +44,12 @@ type Config struct {
 	CAValidity        time.Duration
 	CertValidity      time.Duration
 	// RenewBefore re-issues a leaf certificate or kubeconfig that expires within this time; 0
-	// never renews. CAs are never renewed here (see the chart README on CA rotation).
+	// never renews. CAs change only through CARotation.
 	RenewBefore time.Duration
 	// Now is the clock renewal judges by; nil means time.Now.
 	Now func() time.Time
+	// CARotation, when its ID is set, advances the CAs to the given phase of that rotation.
+	CARotation CARotation
 }
 
 // Names of the Services the chart creates; the certificates must match them.
@@ -81,7 +86,7 @@ func (c Config) validate() error {
 	if _, _, err := net.ParseCIDR(c.TenantServiceCIDR); err != nil {
 		return fmt.Errorf("tenant service CIDR %q: %w", c.TenantServiceCIDR, err)
 	}
-	return nil
+	return c.CARotation.validate()
 }
 
 // Ensure creates every missing Secret of the tenant's PKI, renews what expires within
@@ -125,7 +130,7 @@ func (s *store) ensure(ctx context.Context) error {
 	clientAuth := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	leaves := []struct {
 		secret string
-		ca     *certs.KeyPair
+		ca     *authority
 		spec   certs.Spec
 	}{
 		{SecretAPIServer, ca, apiserverSpec},
@@ -139,16 +144,17 @@ func (s *store) ensure(ctx context.Context) error {
 	}
 	for _, l := range leaves {
 		l.spec.Validity = cfg.CertValidity
-		if err := s.ensureLeaf(ctx, l.secret, l.ca, l.spec); err != nil {
-			return err
-		}
-		if err := s.renewIfExpiring(ctx, l.secret, KeyCert, func() (*corev1.Secret, error) {
-			kp, err := l.ca.Issue(l.spec)
+		build := func() (*corev1.Secret, error) {
+			kp, err := l.ca.signer.Issue(l.spec)
 			if err != nil {
 				return nil, err
 			}
-			return tlsSecret(kp, l.ca)
-		}); err != nil {
+			return tlsSecret(kp, l.ca.bundle)
+		}
+		if _, err := s.getOrCreate(ctx, l.secret, build); err != nil {
+			return err
+		}
+		if err := s.reconcile(ctx, l.secret, KeyCert, l.ca, build); err != nil {
 			return err
 		}
 	}
@@ -167,37 +173,50 @@ func (s *store) ensure(ctx context.Context) error {
 		{SecretSchedulerKC, "system:kube-scheduler", nil},
 	}
 	for _, k := range kubeconfigs {
-		if err := s.ensureKubeconfig(ctx, k.secret, ca, k.user, k.groups); err != nil {
+		build := func() (*corev1.Secret, error) { return s.kubeconfigSecret(ca, k.user, k.groups) }
+		if _, err := s.getOrCreate(ctx, k.secret, build); err != nil {
 			return err
 		}
-		if err := s.renewIfExpiring(ctx, k.secret, KeyKubeconfig, func() (*corev1.Secret, error) {
-			return s.kubeconfigSecret(ca, k.user, k.groups)
-		}); err != nil {
+		if err := s.reconcile(ctx, k.secret, KeyKubeconfig, ca, build); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// renewIfExpiring re-issues Secret short with build when the certificate it holds (under key: a
-// PEM certificate, or a kubeconfig whose client certificate counts) expires within RenewBefore.
-// The update carries the Secret's resourceVersion, so of two concurrent runs one renews and the
-// other fails and is retried, finding a fresh certificate.
-func (s *store) renewIfExpiring(ctx context.Context, short, key string, build func() (*corev1.Secret, error)) error {
-	if s.cfg.RenewBefore == 0 {
-		return nil
-	}
+// reconcile brings Secret short in line with its CA a and the clock: it is re-issued with build
+// when its certificate (under key: a PEM certificate, or a kubeconfig whose client certificate
+// counts) is not signed by a's signer (a CA rotation switched signers) or expires within
+// RenewBefore; otherwise only its trust bundle is rewritten when it differs from a's. The update
+// carries the Secret's resourceVersion, so of two concurrent runs one writes and the other fails
+// and is retried, finding the Secret up to date.
+func (s *store) reconcile(ctx context.Context, short, key string, a *authority, build func() (*corev1.Secret, error)) error {
 	name := s.cfg.SecretName(short)
 	secrets := s.client.CoreV1().Secrets(s.cfg.Namespace)
 	secret, err := secrets.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("read secret %s/%s: %w", s.cfg.Namespace, name, err)
 	}
-	notAfter, err := certificateExpiry(secret.Data[key], key == KeyKubeconfig)
+	cert, bundle, err := certificateAndBundle(secret.Data, key)
 	if err != nil {
 		return fmt.Errorf("secret %s/%s: %w", s.cfg.Namespace, name, err)
 	}
-	if notAfter.Sub(s.cfg.Now()) > s.cfg.RenewBefore {
+	var why string
+	switch {
+	case cert.CheckSignatureFrom(a.signer.Cert) != nil:
+		why = "its CA was rotated"
+	case s.cfg.RenewBefore > 0 && cert.NotAfter.Sub(s.cfg.Now()) <= s.cfg.RenewBefore:
+		why = fmt.Sprintf("expired at %s, within %s", cert.NotAfter.UTC().Format(time.RFC3339), s.cfg.RenewBefore)
+	case !bytes.Equal(bundle, a.bundle) && key == KeyKubeconfig:
+		why = "its CA's trust bundle changed" // the bundle is inside the kubeconfig: issue it anew
+	case !bytes.Equal(bundle, a.bundle):
+		secret.Data[KeyCA] = a.bundle
+		if _, err := secrets.Update(ctx, secret, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("update secret %s/%s: %w", s.cfg.Namespace, name, err)
+		}
+		fmt.Fprintf(s.out, "updated secret/%s (trust bundle of its CA)\n", name)
+		return nil
+	default:
 		return nil
 	}
 	fresh, err := build()
@@ -209,28 +228,33 @@ func (s *store) renewIfExpiring(ctx context.Context, short, key string, build fu
 	if _, err := secrets.Update(ctx, secret, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("update secret %s/%s: %w", s.cfg.Namespace, name, err)
 	}
-	fmt.Fprintf(s.out, "renewed secret/%s (expired at %s, within %s)\n", name, notAfter.UTC().Format(time.RFC3339), s.cfg.RenewBefore)
+	fmt.Fprintf(s.out, "renewed secret/%s (%s)\n", name, why)
 	s.renewed = append(s.renewed, short)
 	return nil
 }
 
-// certificateExpiry reads the NotAfter of a PEM certificate, or of a kubeconfig's client
-// certificate.
-func certificateExpiry(data []byte, kubeconfig bool) (time.Time, error) {
-	if kubeconfig {
-		cfg, err := clientcmd.Load(data)
+// certificateAndBundle reads a Secret's certificate and the trust bundle it carries: a PEM
+// certificate under key with the bundle under ca.crt, or a kubeconfig with its client certificate
+// and certificate-authority-data.
+func certificateAndBundle(data map[string][]byte, key string) (*x509.Certificate, []byte, error) {
+	certPEM, bundle := data[key], data[KeyCA]
+	if key == KeyKubeconfig {
+		cfg, err := clientcmd.Load(data[key])
 		if err != nil {
-			return time.Time{}, err
+			return nil, nil, err
 		}
 		for _, auth := range cfg.AuthInfos {
-			data = auth.ClientCertificateData
+			certPEM = auth.ClientCertificateData
+		}
+		for _, cluster := range cfg.Clusters {
+			bundle = cluster.CertificateAuthorityData
 		}
 	}
-	cert, err := certs.ParseCert(data)
+	cert, err := certs.ParseCert(certPEM)
 	if err != nil {
-		return time.Time{}, err
+		return nil, nil, err
 	}
-	return cert.NotAfter, nil
+	return cert, bundle, nil
 }
 
 // apiserverSpec lists every name the apiserver is reached by: its Service in the meta cluster
@@ -318,7 +342,7 @@ func (s *store) apiserverClusterIP(ctx context.Context) (net.IP, error) {
 // post-install run adds the IP the pre-install run could not know) or when the Service was
 // recreated with another address. The apiserver reloads its serving certificate from the mounted
 // files, so no restart is needed. Nothing else is ever re-issued.
-func (s *store) ensureServingIP(ctx context.Context, ca *certs.KeyPair, spec certs.Spec, clusterIP net.IP) error {
+func (s *store) ensureServingIP(ctx context.Context, ca *authority, spec certs.Spec, clusterIP net.IP) error {
 	if clusterIP == nil {
 		return nil
 	}
@@ -335,11 +359,11 @@ func (s *store) ensureServingIP(ctx context.Context, ca *certs.KeyPair, spec cer
 	if cert.VerifyHostname(clusterIP.String()) == nil {
 		return nil
 	}
-	kp, err := ca.Issue(spec)
+	kp, err := ca.signer.Issue(spec)
 	if err != nil {
 		return err
 	}
-	reissued, err := tlsSecret(kp, ca)
+	reissued, err := tlsSecret(kp, ca.bundle)
 	if err != nil {
 		return err
 	}
@@ -407,15 +431,13 @@ func (s *store) getOrCreate(ctx context.Context, short string, build func() (*co
 	return created, nil
 }
 
-func tlsSecret(kp *certs.KeyPair, ca *certs.KeyPair) (*corev1.Secret, error) {
+// tlsSecret holds kp and, under ca.crt, the trust bundle of its CA (for a CA: itself).
+func tlsSecret(kp *certs.KeyPair, bundle []byte) (*corev1.Secret, error) {
 	key, err := kp.KeyPEM()
 	if err != nil {
 		return nil, err
 	}
-	data := map[string][]byte{KeyCert: kp.CertPEM(), KeyKey: key}
-	if ca != nil {
-		data[KeyCA] = ca.CertPEM()
-	}
+	data := map[string][]byte{KeyCert: kp.CertPEM(), KeyKey: key, KeyCA: bundle}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationNotAfter: kp.Cert.NotAfter.UTC().Format(time.RFC3339)}},
 		Type:       corev1.SecretTypeTLS,
@@ -423,33 +445,52 @@ func tlsSecret(kp *certs.KeyPair, ca *certs.KeyPair) (*corev1.Secret, error) {
 	}, nil
 }
 
-func (s *store) ensureCA(ctx context.Context, short, commonName string) (*certs.KeyPair, error) {
+// authority is one CA as its Secret holds it: the signer that issues leaves, and the trust bundle
+// that every component verifies with (the signer alone, or the old and the new CA during a
+// rotation).
+type authority struct {
+	signer *certs.KeyPair
+	bundle []byte
+}
+
+// ensureCA returns CA short, creating it when missing and advancing it to the requested phase of a
+// CA rotation. A CA Secret written before trust bundles existed gets one (its own certificate).
+func (s *store) ensureCA(ctx context.Context, short, commonName string) (*authority, error) {
 	secret, err := s.getOrCreate(ctx, short, func() (*corev1.Secret, error) {
 		ca, err := certs.NewCA(commonName, s.cfg.CAValidity)
 		if err != nil {
 			return nil, err
 		}
-		return tlsSecret(ca, nil)
+		return tlsSecret(ca, ca.CertPEM())
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(secret.Data[KeyCA]) == 0 {
+		secret.Data[KeyCA] = secret.Data[KeyCert]
+		if secret, err = s.updateCA(ctx, secret, "added its trust bundle"); err != nil {
+			return nil, err
+		}
+	}
+	if s.cfg.CARotation.ID != "" {
+		if secret, err = s.advanceRotation(ctx, secret); err != nil {
+			return nil, err
+		}
 	}
 	kp, err := certs.Parse(secret.Data[KeyCert], secret.Data[KeyKey])
 	if err != nil {
 		return nil, fmt.Errorf("CA in secret %s/%s: %w", s.cfg.Namespace, secret.Name, err)
 	}
-	return kp, nil
+	return &authority{signer: kp, bundle: secret.Data[KeyCA]}, nil
 }
 
-func (s *store) ensureLeaf(ctx context.Context, short string, ca *certs.KeyPair, spec certs.Spec) error {
-	_, err := s.getOrCreate(ctx, short, func() (*corev1.Secret, error) {
-		kp, err := ca.Issue(spec)
-		if err != nil {
-			return nil, err
-		}
-		return tlsSecret(kp, ca)
-	})
-	return err
+func (s *store) updateCA(ctx context.Context, secret *corev1.Secret, what string) (*corev1.Secret, error) {
+	updated, err := s.client.CoreV1().Secrets(s.cfg.Namespace).Update(ctx, secret, metav1.UpdateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("update secret %s/%s: %w", s.cfg.Namespace, secret.Name, err)
+	}
+	fmt.Fprintf(s.out, "updated secret/%s (%s)\n", secret.Name, what)
+	return updated, nil
 }
 
 func (s *store) ensureServiceAccountKey(ctx context.Context) error {
@@ -471,18 +512,13 @@ func (s *store) ensureServiceAccountKey(ctx context.Context) error {
 	return err
 }
 
-func (s *store) ensureKubeconfig(ctx context.Context, short string, ca *certs.KeyPair, user string, groups []string) error {
-	_, err := s.getOrCreate(ctx, short, func() (*corev1.Secret, error) { return s.kubeconfigSecret(ca, user, groups) })
-	return err
-}
-
-func (s *store) kubeconfigSecret(ca *certs.KeyPair, user string, groups []string) (*corev1.Secret, error) {
-	kp, err := ca.Issue(certs.Spec{CommonName: user, Organization: groups, Validity: s.cfg.CertValidity,
+func (s *store) kubeconfigSecret(ca *authority, user string, groups []string) (*corev1.Secret, error) {
+	kp, err := ca.signer.Issue(certs.Spec{CommonName: user, Organization: groups, Validity: s.cfg.CertValidity,
 		Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	if err != nil {
 		return nil, err
 	}
-	kc, err := certs.Kubeconfig(s.cfg.Release, s.cfg.APIServerURL(), ca.CertPEM(), user, kp)
+	kc, err := certs.Kubeconfig(s.cfg.Release, s.cfg.APIServerURL(), ca.bundle, user, kp)
 	if err != nil {
 		return nil, err
 	}

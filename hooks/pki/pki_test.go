@@ -81,7 +81,7 @@ func TestMissingLeafIsReissuedFromTheExistingCA(t *testing.T) {
 func TestConcurrentCreationAdoptsTheWinner(t *testing.T) {
 	winner, err := certs.NewCA("winner", time.Hour)
 	require.NoError(t, err)
-	winnerSecret, err := tlsSecret(winner, nil)
+	winnerSecret, err := tlsSecret(winner, winner.CertPEM())
 	require.NoError(t, err)
 	winnerSecret.Name, winnerSecret.Namespace = "tenant-a-"+SecretCA, "tenants"
 

@@ -73,14 +73,16 @@ func TestMetaClusterWorkloads(t *testing.T) {
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 
-	// The Job resolves the Service's full name and fetches a page from it.
+	// The Job resolves the Service's full name and fetches a page from it. A failed fetch fails the
+	// container, so the Job retries until kube-proxy has programmed the new Service (it is
+	// eventually consistent) instead of completing with an empty page.
 	svc := "web." + ns + ".svc." + metacluster.DNSDomain
 	_, err = c.BatchV1().Jobs(ns).Create(ctx, &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "probe"},
 		Spec: batchv1.JobSpec{
 			BackoffLimit: ptr.To[int32](6),
 			Template: corev1.PodTemplateSpec{Spec: func() corev1.PodSpec {
-				p := busyboxPod(fmt.Sprintf("nslookup %[1]s && echo page: $(wget -qO- http://%[1]s/)", svc))
+				p := busyboxPod(fmt.Sprintf("nslookup %[1]s && page=$(wget -T 5 -qO- http://%[1]s/) && echo page: $page", svc))
 				p.RestartPolicy = corev1.RestartPolicyOnFailure
 				return p
 			}()},

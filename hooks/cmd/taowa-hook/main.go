@@ -12,13 +12,13 @@ import (
 	"syscall"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/taowa/taowa/hooks/pki"
+	"github.com/taowa/taowa/hooks/rollout"
 	"github.com/taowa/taowa/hooks/skew"
 )
 
@@ -26,7 +26,7 @@ const usage = `usage: taowa-hook <command> [flags]
 
 commands:
   pki          create the tenant's CAs, certificates, service-account key and kubeconfigs as
-               Secrets (only what is missing)
+               Secrets (only what is missing), renew expiring ones, advance a CA rotation
   skew-check   refuse an upgrade or rollback that skips a minor or leaves the supported range
                (exit code 3), judging by the versions the tenant runs
   ready        wait for the tenant apiserver's /readyz, then bootstrap it (cluster-info, node
@@ -101,7 +101,10 @@ func runPKI(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.CAValidity, "ca-validity", 10*365*24*time.Hour, "validity of the CAs")
 	fs.DurationVar(&cfg.CertValidity, "cert-validity", 365*24*time.Hour, "validity of leaf certificates")
 	fs.DurationVar(&cfg.RenewBefore, "renew-before", 0, "renew leaf certificates and kubeconfigs that expire within this time; 0 never renews")
-	restart := fs.Bool("restart", false, "restart (as kubectl rollout restart does) the Deployments that must reload a renewed certificate")
+	fs.StringVar(&cfg.CARotation.ID, "ca-rotation-id", "", "name of a CA rotation to advance (see --ca-rotation-phase)")
+	fs.StringVar(&cfg.CARotation.Phase, "ca-rotation-phase", "", "phase of the CA rotation to reach: trust, switch or finish")
+	restart := fs.Bool("restart", false, "restart (as kubectl rollout restart does) the components that must reload a renewed certificate; "+
+		"with a CA rotation, restart those the phase requires and wait until they have rolled out")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the meta cluster (default: in-cluster)")
 	_ = fs.Parse(args)
 	if external != "" {
@@ -115,26 +118,57 @@ func runPKI(ctx context.Context, args []string) error {
 	if err != nil || !*restart {
 		return err
 	}
-	for _, name := range cfg.DeploymentsToRestart(renewed) {
-		if err := rolloutRestart(ctx, client, cfg.Namespace, name); err != nil {
+	rolled := map[string]bool{}
+	if cfg.CARotation.ID != "" {
+		if rolled, err = restartForCARotation(ctx, client, cfg); err != nil {
 			return err
 		}
-		fmt.Printf("restarted deployment/%s to load its renewed certificates\n", name)
+	}
+	for _, name := range cfg.DeploymentsToRestart(renewed) {
+		w := rollout.Workload{Kind: rollout.Deployment, Namespace: cfg.Namespace, Name: name}
+		if rolled[w.String()] {
+			continue // its Pods are already new, with the renewed certificates
+		}
+		if err := rollout.RestartNow(ctx, client, w); err != nil {
+			return err
+		}
+		fmt.Printf("restarted %s to load its renewed certificates\n", w)
 	}
 	return nil
 }
 
-// rolloutRestart does what `kubectl rollout restart` does: a new Pod template annotation. The
-// Deployments' rolling update (maxUnavailable 0 for the apiserver) keeps them serving.
-func rolloutRestart(ctx context.Context, client kubernetes.Interface, namespace, name string) error {
-	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`,
-		time.Now().UTC().Format(time.RFC3339))
-	_, err := client.AppsV1().Deployments(namespace).Patch(ctx, name, types.StrategicMergePatchType, []byte(patch),
-		metav1.PatchOptions{FieldManager: "taowa-hook"})
-	if err != nil {
-		return fmt.Errorf("restart deployment %s/%s: %w", namespace, name, err)
+// restartForCARotation rolls the components a CA rotation phase requires and waits for them, so
+// that the next phase starts only when every Pod trusts, or uses, what this one wrote. The restart
+// annotation names the rotation and phase: a repeated run restarts nothing. It returns the
+// workloads it rolled.
+func restartForCARotation(ctx context.Context, client kubernetes.Interface, cfg pki.Config) (map[string]bool, error) {
+	deployments, statefulSets := cfg.RestartsForPhase(cfg.CARotation.Phase)
+	var workloads []rollout.Workload
+	for _, name := range statefulSets {
+		workloads = append(workloads, rollout.Workload{Kind: rollout.StatefulSet, Namespace: cfg.Namespace, Name: name})
 	}
-	return nil
+	for _, name := range deployments {
+		workloads = append(workloads, rollout.Workload{Kind: rollout.Deployment, Namespace: cfg.Namespace, Name: name})
+	}
+	rolled := map[string]bool{}
+	var running []rollout.Workload
+	for _, w := range workloads {
+		changed, err := rollout.Restart(ctx, client, w, pki.AnnotationCARotation, cfg.CARotation.String())
+		if apierrors.IsNotFound(err) {
+			continue // before install: it will start with what this phase wrote
+		}
+		if err != nil {
+			return nil, err
+		}
+		rolled[w.String()] = changed
+		running = append(running, w)
+	}
+	fmt.Printf("CA rotation %s: waiting for %v to roll out\n", cfg.CARotation, running)
+	if err := rollout.Wait(ctx, client, running...); err != nil {
+		return nil, fmt.Errorf("CA rotation %s: %w", cfg.CARotation, err)
+	}
+	fmt.Printf("CA rotation %s: rolled out\n", cfg.CARotation)
+	return rolled, nil
 }
 
 func metaClient(kubeconfig string) (kubernetes.Interface, error) {
