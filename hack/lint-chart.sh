@@ -201,6 +201,10 @@ done <<'CASES'
 --set apiserver.replicas=0 at '/apiserver/replicas'
 --set etcd.storage.sizee=1Gi 'sizee' not allowed
 --set unknownValue=1 'unknownValue' not allowed
+--set certificates.caRotation.id=r1 at '/certificates/caRotation/phase'
+--set-string certificates.caRotation.phase=trust at '/certificates/caRotation/phase'
+--set certificates.caRotation.id=R1,certificates.caRotation.phase=trust at '/certificates/caRotation/id'
+--set certificates.caRotation.id=r1,certificates.caRotation.phase=later at '/certificates/caRotation/phase'
 CASES
 
 if [[ ${#failures[@]} -gt 0 ]]; then

@@ -6,9 +6,9 @@ import "sort"
 // mounts them: nothing else writes these Secrets. Every name is prefixed with the release's full
 // name ("<release>-ca", ...).
 const (
-	SecretCA                     = "ca"                       // cluster CA: tls.crt, tls.key
-	SecretFrontProxyCA           = "front-proxy-ca"           // aggregation-layer CA: tls.crt, tls.key
-	SecretEtcdCA                 = "etcd-ca"                  // etcd CA: tls.crt, tls.key
+	SecretCA                     = "ca"                       // cluster CA: tls.crt, tls.key, ca.crt (trust bundle)
+	SecretFrontProxyCA           = "front-proxy-ca"           // aggregation-layer CA, the same keys
+	SecretEtcdCA                 = "etcd-ca"                  // etcd CA, the same keys
 	SecretAPIServer              = "apiserver"                // apiserver serving certificate
 	SecretAPIServerKubeletClient = "apiserver-kubelet-client" // apiserver -> kubelet client
 	SecretAPIServerEtcdClient    = "apiserver-etcd-client"    // apiserver -> etcd client

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/taowa/taowa/hooks/pki"
 	"github.com/taowa/taowa/internal/certs"
@@ -46,23 +47,7 @@ func TestCertificateRotation(t *testing.T) {
 		generations[name] = d.Generation
 	}
 
-	var requests, failures atomic.Int64
-	probeCtx, stopProbe := context.WithCancel(ctx)
-	probeDone := make(chan struct{})
-	go func() {
-		defer close(probeDone)
-		n := 0
-		_ = wait.PollUntilContextCancel(probeCtx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-			n++
-			requests.Add(1)
-			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("probe-%d", n)}}
-			if _, err := client.CoreV1().ConfigMaps("probe").Create(ctx, cm, metav1.CreateOptions{}); err != nil && ctx.Err() == nil {
-				failures.Add(1)
-				t.Logf("request failed: %v", err)
-			}
-			return false, nil
-		})
-	}()
+	stopProbe := startWriteProbe(ctx, t, client, "probe")
 
 	waitUntil(ctx, t, "the rotation CronJob renewed the etcd client certificate", func(ctx context.Context) (bool, error) {
 		return serialOf(ctx, t, tn, pki.SecretAPIServerEtcdClient) != etcdClientSerial, nil
@@ -93,11 +78,10 @@ func TestCertificateRotation(t *testing.T) {
 		return conn.ConnectionState().PeerCertificates[0].SerialNumber.String() == servingSerial, nil
 	})
 	time.Sleep(10 * time.Second) // old apiservers finish shutting down under load
-	stopProbe()
-	<-probeDone
-	t.Logf("%d requests through the rotation, %d failed", requests.Load(), failures.Load())
-	assert.Zero(t, failures.Load(), "no request may fail while certificates rotate")
-	assert.Greater(t, requests.Load(), int64(100))
+	requests, failures := stopProbe()
+	t.Logf("%d requests through the rotation, %d failed", requests, failures)
+	assert.Zero(t, failures, "no request may fail while certificates rotate")
+	assert.Greater(t, requests, int64(100))
 
 	h.run(ctx, t, "uninstall", tn.release, "-n", tn.namespace, "--wait", "--timeout", "3m")
 }
@@ -110,4 +94,30 @@ func serialOf(ctx context.Context, t *testing.T, tn tenant, short string) string
 	cert, err := certs.ParseCert(s.Data[pki.KeyCert])
 	require.NoError(t, err)
 	return cert.SerialNumber.String()
+}
+
+// startWriteProbe creates a ConfigMap in the tenant's namespace every 200 ms through client until
+// the returned function is called, which reports how many requests were made and how many failed.
+func startWriteProbe(ctx context.Context, t *testing.T, client kubernetes.Interface, namespace string) func() (requests, failures int64) {
+	t.Helper()
+	var made, failed atomic.Int64
+	probeCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = wait.PollUntilContextCancel(probeCtx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			n := made.Add(1)
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("probe-%d", n)}}
+			if _, err := client.CoreV1().ConfigMaps(namespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil && ctx.Err() == nil {
+				failed.Add(1)
+				t.Logf("request failed: %v", err)
+			}
+			return false, nil
+		})
+	}()
+	return func() (int64, int64) {
+		stop()
+		<-done
+		return made.Load(), failed.Load()
+	}
 }

@@ -248,6 +248,12 @@ Arguments: root, component.
 - --ca-validity={{ .Values.certificates.caValidity }}
 - --cert-validity={{ .Values.certificates.validity }}
 - --renew-before={{ .Values.certificates.renewBefore }}
+{{- with .Values.certificates.caRotation }}
+{{- if .id }}
+- --ca-rotation-id={{ .id }}
+- --ca-rotation-phase={{ .phase }}
+{{- end }}
+{{- end }}
 - --restart
 {{- end -}}
 
@@ -265,6 +271,11 @@ ClusterIP), restart the components that must reload a renewed certificate. */}}
   resourceNames: [{{ $full }}-apiserver]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [patch]
+  verbs: [get, patch]
   resourceNames: [{{ $full }}-apiserver, {{ $full }}-controller-manager, {{ $full }}-scheduler]
+# A CA rotation also restarts etcd, which loads its trusted CAs only at start.
+- apiGroups: [apps]
+  resources: [statefulsets]
+  verbs: [get, patch]
+  resourceNames: [{{ $full }}-etcd]
 {{- end -}}
