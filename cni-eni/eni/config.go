@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
@@ -39,6 +40,16 @@ type NetConf struct {
 	VPCID    string `json:"vpcID,omitempty"`
 	SubnetID string `json:"subnetID,omitempty"`
 
+	// IfName names the ENI in the sandbox. Chained after the primary plugin, the runtime passes
+	// the primary interface's name (eth0) to every plugin of the list, so the ENI needs its own;
+	// empty means CNI_IFNAME (a Multus delegate gets its own name from the runtime).
+	IfName string `json:"ifName,omitempty"`
+	// VPCOptional lets sandboxes that ask for no VPC through unchanged, for a list chained for
+	// every Pod of a node where only some want an ENI. STATUS then never fails for lack of a free
+	// ENI, which would stop every Pod of the node: the extended resource the agent advertises
+	// keeps ENI Pods off full nodes instead.
+	VPCOptional bool `json:"vpcOptional,omitempty"`
+
 	RuntimeConfig struct {
 		Selector
 	} `json:"runtimeConfig"`
@@ -68,8 +79,22 @@ func loadNetConf(data []byte) (*NetConf, error) {
 		return nil, invalidConfig("routeTable %d must be a positive table id other than 253 (default), 254 (main) and 255 (local)", conf.RouteTable)
 	case conf.RulePriority <= 0 || conf.RulePriority >= mainRulePriority:
 		return nil, invalidConfig("rulePriority %d must be between 1 and %d so that it precedes the main table", conf.RulePriority, mainRulePriority-1)
+	case conf.IfName != "" && !validIfName(conf.IfName):
+		return nil, invalidConfig("ifName %q is not a valid interface name (1 to 15 characters, no '/', ':' or space)", conf.IfName)
 	}
 	return conf, nil
+}
+
+// sandboxIfName is the ENI's name in the sandbox: the configured one, or the runtime's.
+func (conf *NetConf) sandboxIfName(runtimeIfName string) string {
+	if conf.IfName != "" {
+		return conf.IfName
+	}
+	return runtimeIfName
+}
+
+func validIfName(name string) bool {
+	return len(name) <= 15 && name != "." && name != ".." && !strings.ContainsAny(name, "/: \t\n")
 }
 
 func invalidConfig(format string, args ...any) *types.Error {

@@ -1,6 +1,7 @@
 package eni_test
 
 import (
+	"encoding/json"
 	"net/netip"
 	"os"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
@@ -303,4 +305,70 @@ func TestAddRollsBackAfterMove(t *testing.T) {
 	_, err := e.run(p.invocation("ADD", e.conf(nil)))
 	requireCNIError(t, err, types.ErrInternal, "as eth1")
 	e.requireAllHome()
+}
+
+// Chained for every Pod of a node, the runtime passes eth0 to each plugin of the list: the ENI
+// takes the configured name, GC and DEL key on the runtime's name, sandboxes that ask for no VPC
+// pass through untouched, and STATUS stays available on a full node.
+func TestChainedForEveryPod(t *testing.T) {
+	e := newTestEnv(t, 1)
+	chained := func(extra map[string]any) []byte {
+		overrides := map[string]any{"ifName": "eth1", "vpcOptional": true}
+		for k, v := range extra {
+			overrides[k] = v
+		}
+		return e.conf(overrides)
+	}
+	asEth0 := func(p *pod, command string, conf []byte) invocation {
+		inv := p.invocation(command, conf)
+		inv.ifName = "eth0"
+		return inv
+	}
+
+	withENI := e.newPod(1)
+	out, err := e.run(asEth0(withENI, "ADD", chained(map[string]any{"prevResult": withENI.primaryResult()})))
+	require.NoError(t, err)
+	var result current.Result
+	require.NoError(t, json.Unmarshal(out, &result))
+	require.Len(t, result.Interfaces, 2)
+	require.Equal(t, "eth1", result.Interfaces[1].Name, "the ENI takes the configured name, not CNI_IFNAME")
+	e.requireAttached(withENI)
+	raw, err := json.Marshal(&result)
+	require.NoError(t, err)
+	var prev map[string]any
+	require.NoError(t, json.Unmarshal(raw, &prev))
+	_, err = e.run(asEth0(withENI, "CHECK", chained(map[string]any{"prevResult": prev})))
+	require.NoError(t, err)
+
+	// The node's only ENI is taken; a Pod that asks for no VPC still gets its network.
+	without := e.newPod(2)
+	noVPC := map[string]any{"runtimeConfig": nil, "prevResult": without.primaryResult()}
+	out, err = e.run(asEth0(without, "ADD", chained(noVPC)))
+	require.NoError(t, err)
+	var passed current.Result
+	require.NoError(t, json.Unmarshal(out, &passed))
+	require.Len(t, passed.Interfaces, 1, "prevResult unchanged")
+	require.Equal(t, "eth0", passed.Interfaces[0].Name)
+	_, err = e.run(asEth0(without, "CHECK", chained(noVPC)))
+	require.NoError(t, err)
+	_, err = e.run(invocation{command: "STATUS", conf: chained(nil)})
+	require.NoError(t, err, "a full node still serves Pods without a VPC")
+	_, err = e.run(asEth0(without, "DEL", chained(map[string]any{"runtimeConfig": nil})))
+	require.NoError(t, err)
+
+	// Without vpcOptional, the same Pod is an error naming what is missing.
+	_, err = e.run(asEth0(without, "ADD", e.conf(noVPC)))
+	requireCNIError(t, err, types.ErrInvalidNetworkConfig, "vpcID is missing")
+
+	// GC keys on the runtime's attachment name (eth0): a valid attachment keeps its ENI.
+	_, err = e.run(invocation{command: "GC", conf: chained(map[string]any{"cni.dev/valid-attachments": []any{
+		map[string]any{"containerID": withENI.containerID, "ifname": "eth0"}}})})
+	require.NoError(t, err)
+	e.requireAttached(withENI)
+	_, err = e.run(asEth0(withENI, "DEL", chained(nil)))
+	require.NoError(t, err)
+	e.requireAllHome(withENI)
+
+	_, err = e.run(invocation{command: "ADD", containerID: "c", netns: withENI.netns.Path(), ifName: "eth0", conf: e.conf(map[string]any{"ifName": "eth1/x"})})
+	requireCNIError(t, err, types.ErrInvalidNetworkConfig, `ifName "eth1/x" is not a valid interface name`)
 }

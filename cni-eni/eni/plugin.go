@@ -102,6 +102,9 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 	}
 	ctx := context.Background()
 	selector, err := p.resolver.Resolve(ctx, ResolveRequest{ContainerID: args.ContainerID, IfName: args.IfName, CNIArgs: args.Args, Conf: conf})
+	if conf.VPCOptional && errors.Is(err, errNoVPC) {
+		return passThrough(conf)
+	}
 	if err != nil {
 		return err
 	}
@@ -141,14 +144,15 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 	}
 	faultPoint("after-claim")
 
-	link, err := attach(hostLink, eni, podNS, args.IfName, conf)
+	ifName := conf.sandboxIfName(args.IfName)
+	link, err := attach(hostLink, eni, podNS, ifName, conf)
 	if err != nil {
 		if rerr := p.release(s, eni.ID, conf); rerr != nil {
 			return fmt.Errorf("attach ENI %s: %w (rollback failed, DEL or GC will retry: %v)", eni.ID, err, rerr)
 		}
 		return fmt.Errorf("attach ENI %s: %w", eni.ID, err)
 	}
-	result, err := newResult(conf, eni, link, args.Netns, args.IfName)
+	result, err := newResult(conf, eni, link, args.Netns, ifName)
 	if err != nil {
 		return err
 	}
@@ -209,6 +213,14 @@ func attach(hostLink netlink.Link, eni *inventory.ENI, podNS ns.NetNS, ifName st
 	}
 	faultPoint("after-configure")
 	return link, nil
+}
+
+// passThrough prints the chain's result unchanged: the sandbox asked for no VPC.
+func passThrough(conf *NetConf) error {
+	if conf.PrevResult == nil {
+		return types.PrintResult(&current.Result{CNIVersion: current.ImplementedSpecVersion}, conf.CNIVersion)
+	}
+	return types.PrintResult(conf.PrevResult, conf.CNIVersion)
 }
 
 func newResult(conf *NetConf, eni *inventory.ENI, link netlink.Link, netnsPath, ifName string) (*current.Result, error) {

@@ -69,8 +69,11 @@ func (ArgsResolver) Resolve(_ context.Context, req ResolveRequest) (Selector, er
 			return Selector{}, invalidConfig("subnetID %q is given without a vpcID", s.SubnetID)
 		}
 	}
-	return Selector{}, invalidConfig("vpcID is missing: set it in runtimeConfig, args.cni, CNI_ARGS or the network configuration")
+	return Selector{}, errNoVPC
 }
+
+// errNoVPC is the error of a sandbox that asks for no VPC, which passes through with vpcOptional.
+var errNoVPC = invalidConfig("vpcID is missing: set it in runtimeConfig, args.cni, CNI_ARGS, the network configuration or the Pod's %s annotation", AnnotationVPCID)
 
 // parseCNIArgs extracts vpcID and subnetID from CNI_ARGS, ignoring other keys
 // such as the K8S_POD_* ones the runtime adds.

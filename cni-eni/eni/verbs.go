@@ -49,8 +49,9 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	if err := checkPrevResult(conf, args.IfName); err != nil {
-		return err
+	ifName := conf.sandboxIfName(args.IfName)
+	if _, err := os.Stat(conf.InventoryPath); conf.VPCOptional && errors.Is(err, fs.ErrNotExist) {
+		return nil // no ENI on this node yet, so this sandbox holds none
 	}
 	store := inventory.NewStore(conf.InventoryPath)
 	inv, err := store.LoadInventory()
@@ -62,8 +63,14 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 		return types.NewError(types.ErrIOFailure, "read the node ENI allocations", err.Error())
 	}
 	id, ok := allocs.ENIHeldBy(conf.Name, args.ContainerID, args.IfName)
+	if !ok && conf.VPCOptional {
+		return nil // a sandbox that asked for no VPC
+	}
 	if !ok {
 		return types.NewError(types.ErrUnknownContainer, fmt.Sprintf("container %s holds no ENI as %s", args.ContainerID, args.IfName), "")
+	}
+	if err := checkPrevResult(conf, ifName); err != nil {
+		return err
 	}
 	i := slices.IndexFunc(inv.ENIs, func(e inventory.ENI) bool { return e.ID == id })
 	if i < 0 {
@@ -76,18 +83,18 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 	}
 	defer podNS.Close()
 	return podNS.Do(func(ns.NetNS) error {
-		link, err := netlinksafe.LinkByName(args.IfName)
+		link, err := netlinksafe.LinkByName(ifName)
 		if err != nil {
-			return fmt.Errorf("ENI %s: find %s: %w", id, args.IfName, err)
+			return fmt.Errorf("ENI %s: find %s: %w", id, ifName, err)
 		}
 		attrs := link.Attrs()
 		switch {
 		case !hasMAC(link, net.HardwareAddr(eni.MAC)):
-			return fmt.Errorf("ENI %s: %s has MAC %s, want %s", id, args.IfName, attrs.HardwareAddr, eni.MAC)
+			return fmt.Errorf("ENI %s: %s has MAC %s, want %s", id, ifName, attrs.HardwareAddr, eni.MAC)
 		case eni.MTU > 0 && attrs.MTU != eni.MTU:
-			return fmt.Errorf("ENI %s: %s has MTU %d, want %d", id, args.IfName, attrs.MTU, eni.MTU)
+			return fmt.Errorf("ENI %s: %s has MTU %d, want %d", id, ifName, attrs.MTU, eni.MTU)
 		case attrs.Flags&net.FlagUp == 0:
-			return fmt.Errorf("ENI %s: %s is down", id, args.IfName)
+			return fmt.Errorf("ENI %s: %s is down", id, ifName)
 		}
 		if err := (sandboxRoutes{eni: eni, table: conf.RouteTable, priority: conf.RulePriority}).check(link); err != nil {
 			return fmt.Errorf("ENI %s: %w", id, err)
@@ -163,6 +170,9 @@ func (p *Plugin) Status(args *skel.CmdArgs) error {
 	conf, err := loadNetConf(args.StdinData)
 	if err != nil {
 		return err
+	}
+	if conf.VPCOptional {
+		return nil // sandboxes without a VPC work whatever the ENIs' state (see VPCOptional)
 	}
 	// Both files are replaced atomically, so a snapshot needs no lock.
 	store := inventory.NewStore(conf.InventoryPath)
