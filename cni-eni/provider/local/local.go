@@ -12,12 +12,16 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -86,8 +90,10 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// Create builds the VPC and adds its ENIs to the inventory, returning them.
-// On failure nothing is left behind.
+// Create builds the VPC, records its ENIs as attached to the node (what a
+// cloud API would answer, read back by Provider) and adds them to the
+// inventory, as the agent would, so that the plugin works without an agent.
+// It returns the ENIs. On failure nothing is left behind.
 func Create(cfg Config) (_ []inventory.ENI, err error) {
 	if cfg.ENINamePrefix == "" {
 		cfg.ENINamePrefix = "eni"
@@ -128,6 +134,9 @@ func Create(cfg Config) (_ []inventory.ENI, err error) {
 	if err := vpcNS.Do(func(ns.NetNS) error { return plugPorts(cfg.ENIs) }); err != nil {
 		return nil, fmt.Errorf("local vpc %s: plug ENIs into the router: %w", cfg.Name, err)
 	}
+	if err := writeRecord(cfg, enis); err != nil {
+		return nil, fmt.Errorf("local vpc %s: %w", cfg.Name, err)
+	}
 	err = updateInventory(cfg.InventoryPath, true, func(inv *inventory.Inventory) {
 		inv.ENIs = append(inv.ENIs, enis...)
 	})
@@ -148,6 +157,10 @@ func Delete(cfg Config) error {
 	})
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil
+	}
+	record := recordPath(RecordDir(cfg.InventoryPath), cfg.Name)
+	if rerr := os.Remove(record); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		err = errors.Join(err, fmt.Errorf("remove %s: %w", record, rerr))
 	}
 	return errors.Join(err, namedns.Delete(cfg.Name))
 }
@@ -276,4 +289,77 @@ func updateInventory(path string, create bool, edit func(*inventory.Inventory)) 
 
 func prefixIPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// RecordDir is where Create records the local VPCs' ENIs: next to the
+// inventory, in local-vpcs/<VPC name>.json.
+func RecordDir(inventoryPath string) string {
+	return filepath.Join(filepath.Dir(inventoryPath), "local-vpcs")
+}
+
+func recordPath(dir, name string) string { return filepath.Join(dir, name+".json") }
+
+// record is the local provider's stand-in for a cloud API's list of the
+// ENIs attached to the node.
+type record struct {
+	Name string          `json:"name"`
+	ENIs []inventory.ENI `json:"enis"`
+}
+
+func writeRecord(cfg Config, enis []inventory.ENI) error {
+	dir := RecordDir(cfg.InventoryPath)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	data, err := json.MarshalIndent(record{Name: cfg.Name, ENIs: enis}, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := recordPath(dir, cfg.Name)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// Provider discovers the ENIs of the local VPCs recorded in Dir, for the
+// node agent. A record whose VPC namespace is gone (deleted without Delete)
+// is skipped: its ENIs died with it.
+type Provider struct {
+	Dir string
+}
+
+// Discover implements agent.Provider.
+func (p Provider) Discover(context.Context) ([]inventory.ENI, error) {
+	entries, err := os.ReadDir(p.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("local provider: %w", err)
+	}
+	var enis []inventory.ENI
+	for _, entry := range entries {
+		if entry.IsDir() || !strings.HasSuffix(entry.Name(), ".json") {
+			continue
+		}
+		path := filepath.Join(p.Dir, entry.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("local provider: %w", err)
+		}
+		var r record
+		if err := json.Unmarshal(data, &r); err != nil {
+			return nil, fmt.Errorf("local provider: record %s: %w", path, err)
+		}
+		if _, err := os.Stat(namedns.Path(r.Name)); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		enis = append(enis, r.ENIs...)
+	}
+	return enis, nil
 }

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/netip"
@@ -66,7 +67,16 @@ func TestCreateAndDelete(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, inv.ENIs, 4, "a failed Create leaves the existing VPC alone")
 
+	provider := Provider{Dir: RecordDir(inventoryPath)}
+	discovered, err := provider.Discover(context.Background())
+	require.NoError(t, err)
+	require.ElementsMatch(t, inv.ENIs, discovered, "the records list what the inventory got")
+
 	require.NoError(t, Delete(a))
+	discovered, err = provider.Discover(context.Background())
+	require.NoError(t, err)
+	require.Len(t, discovered, 2, "a deleted VPC's ENIs are no longer discovered")
+	require.Equal(t, "subnet-b", discovered[0].SubnetID)
 	inv, err = inventory.NewStore(inventoryPath).LoadInventory()
 	require.NoError(t, err)
 	require.Len(t, inv.ENIs, 2)
@@ -74,6 +84,12 @@ func TestCreateAndDelete(t *testing.T) {
 	_, err = os.Stat(namedns.Path(a.Name))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.NoError(t, Delete(a), "Delete is idempotent")
+
+	// A VPC namespace deleted behind the provider's back takes its ENIs with it.
+	require.NoError(t, namedns.Delete(b.Name))
+	discovered, err = provider.Discover(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, discovered)
 }
 
 func TestConfigValidation(t *testing.T) {
