@@ -205,6 +205,8 @@ done <<'CASES'
 --set-string certificates.caRotation.phase=trust at '/certificates/caRotation/phase'
 --set certificates.caRotation.id=R1,certificates.caRotation.phase=trust at '/certificates/caRotation/id'
 --set certificates.caRotation.id=r1,certificates.caRotation.phase=later at '/certificates/caRotation/phase'
+--set network.eni.enabled=true at '/network/eni/vpcID'
+--set network.eni.enabled=true,network.eni.vpcID=v,network.eni.subnetID=bad/subnet at '/network/eni/subnetID'
 CASES
 
 if [[ ${#failures[@]} -gt 0 ]]; then

@@ -55,7 +55,7 @@ func capacity(t *testing.T, client *fake.Clientset) map[string]int64 {
 
 func TestSyncWritesInventoryAndAdvertisesPerSubnet(t *testing.T) {
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"}, Status: corev1.NodeStatus{Capacity: corev1.ResourceList{
-		corev1.ResourceCPU:          resource.MustParse("2"),
+		corev1.ResourceCPU:         resource.MustParse("2"),
 		"eni.taowa.io/subnet-gone": resource.MustParse("3"),
 	}}}
 	provider := &fixedProvider{enis: []inventory.ENI{eni("eni-c", "subnet-b", 12), eni("eni-a", "subnet-a", 10), eni("eni-b", "subnet-a", 11)}}

@@ -40,6 +40,9 @@ func Down(c Config, out io.Writer) error {
 	if err := removeCgroupRoot(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := deleteVPCNamespaces(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := teardownNetwork(); err != nil {
 		errs = append(errs, err)
 	}
@@ -142,6 +145,9 @@ func leftovers(c Config) []string {
 	var found []string
 	if _, err := os.Stat(netnsPath()); err == nil {
 		found = append(found, "network namespace "+NetnsName)
+	}
+	for _, name := range vpcNamespaces() {
+		found = append(found, "network namespace "+name)
 	}
 	if _, err := os.Stat(filepath.Join("/sys/class/net", HostLink)); err == nil {
 		found = append(found, "link "+HostLink)

@@ -140,7 +140,10 @@ func (c Config) installSelf() error {
 	if err := os.MkdirAll(c.path("bin"), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(c.path("bin", "taowa-metacluster"), data, 0o755)
+	if err := os.WriteFile(c.path("bin", "taowa-metacluster"), data, 0o755); err != nil {
+		return err
+	}
+	return c.installCNIPlugins(filepath.Dir(self))
 }
 
 // startAndWait starts d and waits until ready succeeds, failing early (with the end of its log)

@@ -171,10 +171,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     bin_dir = %[8]q
     conf_dir = %[9]q
 `, c.path("containerd", "root"), c.path("containerd", "state"), c.ContainerdSocket(), c.ContainerdSocket()+".ttrpc",
-		c.path("containerd", "opt"), PauseImage, c.path("containerd", "runc"), c.CNIBinDir, c.path("cni", "net.d"))
+		c.path("containerd", "opt"), PauseImage, c.path("containerd", "runc"), c.path("cni", "bin"), c.path("cni", "net.d"))
 }
 
 func (c Config) cniConfig() string {
+	// eni runs for every Pod: Pods without the eni.taowa.io/vpc-id annotation pass through.
 	return fmt.Sprintf(`{
   "cniVersion": "1.0.0",
   "name": "taowa-meta",
@@ -192,10 +193,36 @@ func (c Config) cniConfig() string {
         "dataDir": %q
       }
     },
-    {"type": "portmap", "capabilities": {"portMappings": true}}
+    {"type": "portmap", "capabilities": {"portMappings": true}},
+    {"type": "eni", "ifName": "eth1", "vpcOptional": true, "inventoryPath": %q, "kubeconfig": %q}
   ]
 }
-`, NodePodCIDR.String(), c.path("cni", "ipam"))
+`, NodePodCIDR.String(), c.path("cni", "ipam"), c.ENIInventoryPath(), c.kubeconfigFor("kubelet"))
+}
+
+// cniPlugins are the plugins of the cluster's network, from CNIBinDir but eni, which the Makefile
+// builds next to this program.
+var cniPlugins = []string{"bridge", "host-local", "portmap", "loopback"}
+
+// installCNIPlugins fills the state directory's CNI bin directory, which containerd uses, so that
+// the project's eni plugin never lands in the system's CNI directory.
+func (c Config) installCNIPlugins(selfDir string) error {
+	dir := c.path("cni", "bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, p := range cniPlugins {
+		link := filepath.Join(dir, p)
+		_ = os.Remove(link)
+		if err := os.Symlink(filepath.Join(c.CNIBinDir, p), link); err != nil {
+			return fmt.Errorf("install CNI plugin %s: %w", p, err)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(selfDir, "eni"))
+	if err != nil {
+		return fmt.Errorf("install CNI plugin eni (make build builds it): %w", err)
+	}
+	return os.WriteFile(filepath.Join(dir, "eni"), data, 0o755)
 }
 
 // kubeletConfig: the cgroup v1 and swap settings are required on these machines; image garbage

@@ -108,6 +108,10 @@ func (fp *footprint) checkGone() error {
 			left = append(left, path)
 		}
 	}
+	vpcs, _ := filepath.Glob("/run/netns/" + metacluster.VPCNetnsPrefix + "*")
+	for _, vpc := range vpcs {
+		left = append(left, "network namespace "+vpc)
+	}
 	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*" + metacluster.CgroupRoot)
 	more, _ := filepath.Glob("/sys/fs/cgroup/*/*" + metacluster.CgroupRoot)
 	for _, cg := range append(cgroups, more...) {

@@ -5,8 +5,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,6 +29,9 @@ commands:
   provisioner   run the local-path volume provisioner (started by up)
   network-policy
                 enforce NetworkPolicy Ingress rules with nftables (started by up)
+  vpc create|delete NAME [flags]
+                a simulated tenant VPC (network namespace taowa-meta-vpc-NAME) whose ENIs are
+                attached to the node, for the eni CNI plugin (down deletes every VPC)
 
 environment: TAOWA_STATE (state, default /var/lib/taowa-meta), TAOWA_CACHE (built binaries,
 default ~/.cache/taowa), KUBERNETES_VERSION, ETCD_VERSION, COREDNS_VERSION.
@@ -61,6 +66,8 @@ func main() {
 		kubeconfig := fs.String("kubeconfig", cfg.KubeconfigPath(), "kubeconfig of the meta cluster")
 		_ = fs.Parse(args)
 		err = metacluster.RunNetworkPolicy(ctx, *kubeconfig)
+	case "vpc":
+		err = vpc(cfg, args)
 	default:
 		fmt.Fprintf(os.Stderr, "taowa-metacluster: unknown command %q\n%s", cmd, usage)
 		os.Exit(2)
@@ -86,4 +93,42 @@ func importImages(cfg metacluster.Config, args []string) error {
 		images = append(images, metacluster.BinaryImage(ref, src, "/usr/local/bin/"+filepath.Base(src), user))
 	}
 	return cfg.BuildAndImport(images...)
+}
+
+// vpc creates or deletes a simulated tenant VPC and prints its ENIs as JSON.
+func vpc(cfg metacluster.Config, args []string) error {
+	if len(args) < 2 || args[0] != "create" && args[0] != "delete" {
+		return fmt.Errorf("usage: vpc create|delete NAME [flags]")
+	}
+	v := metacluster.VPC{Name: args[1]}
+	fs := flag.NewFlagSet("vpc "+args[0], flag.ContinueOnError)
+	fs.StringVar(&v.VPCID, "vpc-id", "vpc-"+v.Name, "VPC id")
+	fs.StringVar(&v.SubnetID, "subnet-id", "subnet-"+v.Name, "subnet id (the extended resource is eni.taowa.io/<subnet id>)")
+	vpcCIDR := fs.String("vpc-cidr", "10.240.0.0/16", "VPC CIDR")
+	subnet := fs.String("subnet", "10.240.1.0/24", "subnet of the ENIs; its first address is the gateway")
+	host := fs.String("host-address", "10.240.2.10", "a tenant host in the VPC, outside the subnet")
+	fs.IntVar(&v.ENIs, "enis", 2, "ENIs attached to the node")
+	if err := fs.Parse(args[2:]); err != nil {
+		return err
+	}
+	var err error
+	if v.VPCCIDR, err = netip.ParsePrefix(*vpcCIDR); err != nil {
+		return fmt.Errorf("--vpc-cidr: %w", err)
+	}
+	if v.Subnet, err = netip.ParsePrefix(*subnet); err != nil {
+		return fmt.Errorf("--subnet: %w", err)
+	}
+	if v.HostAddress, err = netip.ParseAddr(*host); err != nil {
+		return fmt.Errorf("--host-address: %w", err)
+	}
+	if args[0] == "delete" {
+		return cfg.DeleteVPC(v)
+	}
+	enis, err := cfg.CreateVPC(v)
+	if err != nil {
+		return err
+	}
+	out := json.NewEncoder(os.Stdout)
+	out.SetIndent("", "  ")
+	return out.Encode(enis)
 }
