@@ -17,7 +17,7 @@ HELM4 := $(TAOWA_CACHE)/tools/helm4/$(HELM4_VERSION)/helm
 # Tenant Kubernetes versions whose images `make images` loads (each is built once, then cached).
 TENANT_VERSIONS ?= v1.37.2 v1.36.3
 
-.PHONY: help deps binaries build up down status images test test-unit test-e2e lint lint-chart demo bench e2e-versions
+.PHONY: help deps binaries build up down status images test test-unit test-e2e lint lint-chart demo bench bench-eni e2e-versions
 
 help:
 	@echo "make demo    bring up the local meta cluster (building what it needs) and show it"
@@ -97,7 +97,16 @@ test: lint lint-chart test-unit test-e2e
 # Benchmarks on the local meta cluster; docs/benchmarks.md records their results. The last one
 # tears the cluster down between iterations, so it runs last.
 BENCH := go test -tags e2e -count=1 -run '^$$' -timeout 60m ./test/e2e/...
-bench: images
+bench: images bench-eni
 	$(BENCH) -bench TenantInstallToReady -benchtime 5x
 	$(BENCH) -bench TenantMinorUpgrade -benchtime 3x
 	$(BENCH) -bench MetaClusterUpAfterDown -benchtime 5x
+
+# ADD and DEL latency (p50, p99) of the eni plugin against host-device, built from its module, on
+# the same veth ENIs in one run: the ratios are in the output (docs/benchmarks.md records them).
+CNI_PLUGINS_VERSION := v1.10.0
+CNI_PLUGINS := $(TAOWA_CACHE)/tools/cni-plugins/$(CNI_PLUGINS_VERSION)
+bench-eni:
+	GOBIN=$(CNI_PLUGINS) go install github.com/containernetworking/plugins/plugins/main/host-device@$(CNI_PLUGINS_VERSION) \
+	  github.com/containernetworking/plugins/plugins/ipam/static@$(CNI_PLUGINS_VERSION)
+	go test -count=1 -run TestLatencyAgainstHostDevice -v ./cni-eni/eni -eni.latency-iterations=300 -eni.host-device-dir=$(CNI_PLUGINS)

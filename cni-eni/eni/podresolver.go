@@ -2,15 +2,11 @@ package eni
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // Annotations a Pod asks for its ENI with. The tenant-master chart sets them on the apiserver Pods
@@ -25,37 +21,34 @@ const (
 // cluster's apiserver with the network configuration's kubeconfig. A Pod without the annotations,
 // a sandbox that is not a Pod, or a configuration without a kubeconfig goes to Fallback.
 type PodResolver struct {
-	// Client, when set, replaces the client built from the configuration's kubeconfig (tests).
-	Client   kubernetes.Interface
+	// Reader, when set, replaces the reader built from the configuration's kubeconfig (tests).
+	Reader   PodReader
 	Fallback Resolver
 }
 
 // Resolve implements Resolver.
 func (r PodResolver) Resolve(ctx context.Context, req ResolveRequest) (Selector, error) {
 	namespace, name := podOf(req.CNIArgs)
-	client := r.Client
-	if client == nil && req.Conf.Kubeconfig != "" {
-		cfg, err := clientcmd.BuildConfigFromFlags("", req.Conf.Kubeconfig)
+	reader := r.Reader
+	if reader == nil && req.Conf.Kubeconfig != "" && namespace != "" && name != "" {
+		apiserver, err := newAPIServerPodReader(req.Conf.Kubeconfig)
 		if err != nil {
 			return Selector{}, invalidConfig("kubeconfig %q: %v", req.Conf.Kubeconfig, err)
 		}
-		cfg.Timeout = 10 * time.Second
-		if client, err = kubernetes.NewForConfig(cfg); err != nil {
-			return Selector{}, invalidConfig("kubeconfig %q: %v", req.Conf.Kubeconfig, err)
-		}
+		reader = apiserver
 	}
-	if client == nil || namespace == "" || name == "" {
+	if reader == nil || namespace == "" || name == "" {
 		return r.Fallback.Resolve(ctx, req)
 	}
-	pod, err := client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+	annotations, err := reader.Annotations(ctx, namespace, name)
 	if err != nil {
 		code := uint(types.ErrTryAgainLater)
-		if apierrors.IsNotFound(err) {
+		if errors.Is(err, errPodNotFound) {
 			code = types.ErrInvalidEnvironmentVariables
 		}
 		return Selector{}, types.NewError(code, fmt.Sprintf("read Pod %s/%s for its ENI annotations: %v", namespace, name, err), "")
 	}
-	s := Selector{VPCID: pod.Annotations[AnnotationVPCID], SubnetID: pod.Annotations[AnnotationSubnetID]}
+	s := Selector{VPCID: annotations[AnnotationVPCID], SubnetID: annotations[AnnotationSubnetID]}
 	switch {
 	case s.VPCID != "":
 		return s, nil
