@@ -28,33 +28,20 @@ func run(args []string) error {
 		return fmt.Errorf("usage: eni-local create|delete [flags]")
 	}
 	var cfg local.Config
-	var vpcCIDR, subnet, hostAddress string
 	flags := flag.NewFlagSet("eni-local "+args[0], flag.ContinueOnError)
 	flags.StringVar(&cfg.Name, "name", "taowa-vpc", "name of the VPC network namespace")
 	flags.StringVar(&cfg.NodeNetNS, "node-netns", "", "path of the node network namespace (default: the current one)")
 	flags.StringVar(&cfg.VPCID, "vpc-id", "vpc-local", "VPC id recorded in the inventory")
 	flags.StringVar(&cfg.SubnetID, "subnet-id", "subnet-local", "subnet id recorded in the inventory")
-	flags.StringVar(&vpcCIDR, "vpc-cidr", "10.240.0.0/16", "VPC CIDR")
-	flags.StringVar(&subnet, "subnet", "10.240.1.0/24", "subnet of the ENIs; its first address is the gateway")
-	flags.StringVar(&hostAddress, "host-address", "10.240.2.10", "tenant host address inside the VPC, outside the subnet (empty: none)")
+	flags.TextVar(&cfg.VPCCIDR, "vpc-cidr", netip.MustParsePrefix("10.240.0.0/16"), "VPC CIDR")
+	flags.TextVar(&cfg.Subnet, "subnet", netip.MustParsePrefix("10.240.1.0/24"), "subnet of the ENIs; its first address is the gateway")
+	flags.TextVar(&cfg.HostAddress, "host-address", netip.MustParseAddr("10.240.2.10"), "tenant host address inside the VPC, outside the subnet (empty: none)")
 	flags.IntVar(&cfg.ENIs, "enis", 4, "number of ENIs")
 	flags.StringVar(&cfg.ENINamePrefix, "eni-prefix", "eni", "node-side ENI link name prefix")
 	flags.IntVar(&cfg.MTU, "mtu", 1500, "ENI MTU")
 	flags.StringVar(&cfg.InventoryPath, "inventory", inventory.DefaultPath, "inventory file")
 	if err := flags.Parse(args[1:]); err != nil {
 		return err
-	}
-	var err error
-	if cfg.VPCCIDR, err = netip.ParsePrefix(vpcCIDR); err != nil {
-		return fmt.Errorf("-vpc-cidr: %w", err)
-	}
-	if cfg.Subnet, err = netip.ParsePrefix(subnet); err != nil {
-		return fmt.Errorf("-subnet: %w", err)
-	}
-	if hostAddress != "" {
-		if cfg.HostAddress, err = netip.ParseAddr(hostAddress); err != nil {
-			return fmt.Errorf("-host-address: %w", err)
-		}
 	}
 	if args[0] == "delete" {
 		return local.Delete(cfg)

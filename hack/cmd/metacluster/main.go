@@ -104,22 +104,12 @@ func vpc(cfg metacluster.Config, args []string) error {
 	fs := flag.NewFlagSet("vpc "+args[0], flag.ContinueOnError)
 	fs.StringVar(&v.VPCID, "vpc-id", "vpc-"+v.Name, "VPC id")
 	fs.StringVar(&v.SubnetID, "subnet-id", "subnet-"+v.Name, "subnet id (the extended resource is eni.taowa.io/<subnet id>)")
-	vpcCIDR := fs.String("vpc-cidr", "10.240.0.0/16", "VPC CIDR")
-	subnet := fs.String("subnet", "10.240.1.0/24", "subnet of the ENIs; its first address is the gateway")
-	host := fs.String("host-address", "10.240.2.10", "a tenant host in the VPC, outside the subnet")
+	fs.TextVar(&v.VPCCIDR, "vpc-cidr", netip.MustParsePrefix("10.240.0.0/16"), "VPC CIDR")
+	fs.TextVar(&v.Subnet, "subnet", netip.MustParsePrefix("10.240.1.0/24"), "subnet of the ENIs; its first address is the gateway")
+	fs.TextVar(&v.HostAddress, "host-address", netip.MustParseAddr("10.240.2.10"), "a tenant host in the VPC, outside the subnet")
 	fs.IntVar(&v.ENIs, "enis", 2, "ENIs attached to the node")
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
-	}
-	var err error
-	if v.VPCCIDR, err = netip.ParsePrefix(*vpcCIDR); err != nil {
-		return fmt.Errorf("--vpc-cidr: %w", err)
-	}
-	if v.Subnet, err = netip.ParsePrefix(*subnet); err != nil {
-		return fmt.Errorf("--subnet: %w", err)
-	}
-	if v.HostAddress, err = netip.ParseAddr(*host); err != nil {
-		return fmt.Errorf("--host-address: %w", err)
 	}
 	if args[0] == "delete" {
 		return cfg.DeleteVPC(v)
