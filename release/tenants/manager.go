@@ -33,7 +33,8 @@ const valueKubernetesVersion = "kubernetesVersion"
 // Config configures a Manager.
 type Config struct {
 	Cluster Cluster
-	// ChartPath is the chart directory; empty means FindChart from the working directory.
+	// ChartPath is the chart directory; empty means FindChart from the working directory, when
+	// a change first needs the chart.
 	ChartPath string
 	// Progress receives one line per step of a change; nil discards them.
 	Progress io.Writer
@@ -46,26 +47,16 @@ type Manager struct {
 	progress  *lineWriter
 }
 
-// New returns a Manager. It finds the chart but loads it only when a change needs it.
+// New returns a Manager.
 func New(c Config) (*Manager, error) {
 	if c.Cluster == nil {
 		return nil, errors.New("tenants: Config.Cluster is nil")
-	}
-	path := c.ChartPath
-	if path == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return nil, fmt.Errorf("find chart: %w", err)
-		}
-		if path, err = FindChart(wd); err != nil {
-			return nil, err
-		}
 	}
 	progress := c.Progress
 	if progress == nil {
 		progress = io.Discard
 	}
-	return &Manager{cluster: c.Cluster, chartPath: path, progress: &lineWriter{w: progress}}, nil
+	return &Manager{cluster: c.Cluster, chartPath: c.ChartPath, progress: &lineWriter{w: progress}}, nil
 }
 
 // FindChart returns charts/tenant-master in dir or the nearest parent that has it, so that the
@@ -82,13 +73,25 @@ func FindChart(dir string) (string, error) {
 	}
 }
 
+// loadChart loads the chart afresh for every change: reading a directory is cheap, and a
+// long-lived Manager then follows edits of the chart.
 func (m *Manager) loadChart() (*chart.Chart, error) {
-	ch, err := loader.Load(m.chartPath)
+	path := m.chartPath
+	if path == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("find chart: %w", err)
+		}
+		if path, err = FindChart(wd); err != nil {
+			return nil, err
+		}
+	}
+	ch, err := loader.Load(path)
 	if err != nil {
-		return nil, fmt.Errorf("load chart %s: %w", m.chartPath, err)
+		return nil, fmt.Errorf("load chart %s: %w", path, err)
 	}
 	if ch.Name() != ChartName {
-		return nil, fmt.Errorf("chart %s is %q, not %s", m.chartPath, ch.Name(), ChartName)
+		return nil, fmt.Errorf("chart %s is %q, not %s", path, ch.Name(), ChartName)
 	}
 	return ch, nil
 }

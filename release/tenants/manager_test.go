@@ -16,6 +16,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 
+	"github.com/taowa/taowa/release/tenants/tenantstest"
 	"github.com/taowa/taowa/versions"
 )
 
@@ -40,7 +41,7 @@ func install(t *testing.T, m *Manager, namespace, name, version string, values m
 	}
 }
 
-func manifest(t *testing.T, c *memCluster, namespace, name string) string {
+func manifest(t *testing.T, c *tenantstest.Cluster, namespace, name string) string {
 	t.Helper()
 	cfg, _ := c.ActionConfig(namespace)
 	rel, err := cfg.Releases.Last(name)
@@ -194,7 +195,7 @@ func TestUpgradeRefusedBeforeAnythingChanges(t *testing.T) {
 func TestUpgradeStopsAtTheFailedStep(t *testing.T) {
 	m, c := newTestManager(t, nil)
 	install(t, m, "tenant-a", "tenant-a", "1.34.4", nil)
-	c.kube.(*flakyKube).failNthWait(2) // step 2's rollout never gets ready; atomic's rollback does
+	c.FailNthWait(2) // step 2's rollout never gets ready; atomic's rollback does
 
 	_, err := m.Upgrade(context.Background(), "tenant-a", UpgradeOptions{Namespace: "tenant-a", To: mustVersion(t, "1.37.2"), Rollout: waited})
 	var stepErr *StepError
@@ -204,7 +205,7 @@ func TestUpgradeStopsAtTheFailedStep(t *testing.T) {
 	if stepErr.Step != 2 || stepErr.Steps != 3 || stepErr.From.String() != "1.35.4" || stepErr.To.String() != "1.36.3" || !stepErr.RolledBack || stepErr.Revision != 4 {
 		t.Errorf("step error %+v, want step 2/3 1.35.4 -> 1.36.3 rolled back at revision 4", stepErr)
 	}
-	if !errors.Is(err, errNotReady) || !strings.Contains(err.Error(), "rolled back to Kubernetes 1.35.4") {
+	if !errors.Is(err, tenantstest.ErrNotReady) || !strings.Contains(err.Error(), "rolled back to Kubernetes 1.35.4") {
 		t.Errorf("error %q does not wrap the cause or say it was rolled back", err)
 	}
 	assertEqual(t, "history", historyVersions(t, m, "tenant-a", "tenant-a"),
@@ -272,7 +273,8 @@ func TestKubeconfigServerOverride(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "tenant-a-admin-kubeconfig", Namespace: "tenant-a"},
 		Data:       map[string][]byte{"kubeconfig": data},
 	}
-	if _, err := c.clientset.CoreV1().Secrets("tenant-a").Create(context.Background(), secret, metav1.CreateOptions{}); err != nil {
+	clientset, _ := c.Clientset()
+	if _, err := clientset.CoreV1().Secrets("tenant-a").Create(context.Background(), secret, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -53,18 +53,18 @@ type UpgradeOptions struct {
 
 // Step is one helm upgrade of a walk across minors.
 type Step struct {
-	From     versions.Version `json:"from"`
-	To       versions.Version `json:"to"`
-	Revision int              `json:"revision"`
+	From     versions.Version
+	To       versions.Version
+	Revision int
 }
 
 // UpgradeResult is what Upgrade did. No steps: the release already ran the target version.
 type UpgradeResult struct {
-	Name      string           `json:"name"`
-	Namespace string           `json:"namespace"`
-	From      versions.Version `json:"from"`
-	To        versions.Version `json:"to"`
-	Steps     []Step           `json:"steps"`
+	Name      string
+	Namespace string
+	From      versions.Version
+	To        versions.Version
+	Steps     []Step
 }
 
 // StepError is a failed step of an upgrade; the steps before it stay done, none after it starts.
