@@ -3,6 +3,7 @@ package tenants
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,8 +18,10 @@ type fakeUpgrades struct {
 	running    int
 	maxRunning int
 	fail       map[string]bool
-	atVersion  map[string]bool
-	hold       time.Duration
+	// failAfterStartOf makes a failing release end as soon as another one has started.
+	failAfterStartOf map[string]string
+	atVersion        map[string]bool
+	hold             time.Duration
 }
 
 func (f *fakeUpgrades) upgrade(_ context.Context, ref Ref) FleetResult {
@@ -28,7 +31,11 @@ func (f *fakeUpgrades) upgrade(_ context.Context, ref Ref) FleetResult {
 	f.runningAt = append(f.runningAt, f.running)
 	f.maxRunning = max(f.maxRunning, f.running)
 	f.mu.Unlock()
-	time.Sleep(f.hold) // long enough for the scheduler to start everything it is allowed to
+	if other, ok := f.failAfterStartOf[ref.String()]; ok {
+		f.awaitStart(other)
+	} else {
+		time.Sleep(f.hold) // long enough for the scheduler to start everything it is allowed to
+	}
 	f.mu.Lock()
 	f.running--
 	f.mu.Unlock()
@@ -39,6 +46,18 @@ func (f *fakeUpgrades) upgrade(_ context.Context, ref Ref) FleetResult {
 		return FleetResult{Outcome: AlreadyAtVersion}
 	}
 	return FleetResult{Outcome: Upgraded, Steps: 1}
+}
+
+func (f *fakeUpgrades) awaitStart(name string) {
+	for range 5000 {
+		f.mu.Lock()
+		started := slices.Contains(f.order, name)
+		f.mu.Unlock()
+		if started {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func refs(n int) []Ref {
@@ -96,19 +115,20 @@ func TestFleetParallelismBound(t *testing.T) {
 }
 
 func TestFleetStopsStartingAfterAFailure(t *testing.T) {
-	// ns-03 fails; with 2 at once, ns-04 may already run (it finishes), nothing after it starts.
-	f := &fakeUpgrades{hold: 20 * time.Millisecond, fail: map[string]bool{"ns-03/tenant": true}}
-	results := runFleet(context.Background(), refs(10), 1, 2, f.upgrade)
-	if len(f.order) > 5 {
-		t.Errorf("started %v after ns-03 failed", f.order)
+	// ns-00 fails while ns-01, started with it, still runs: ns-01 finishes, nothing after it starts.
+	f := &fakeUpgrades{
+		hold:             20 * time.Millisecond,
+		fail:             map[string]bool{"ns-00/tenant": true},
+		failAfterStartOf: map[string]string{"ns-00/tenant": "ns-01/tenant"},
 	}
-	got := outcomes(results)
-	if got[Failed] != 1 || got[Skipped] != 10-len(f.order) || got[Upgraded] != len(f.order)-1 {
-		t.Errorf("outcomes %v for calls %v", got, f.order)
+	results := runFleet(context.Background(), refs(6), 0, 2, f.upgrade)
+	if len(f.order) != 2 {
+		t.Errorf("calls %v, want ns-00 and ns-01", f.order)
 	}
-	for _, r := range results[5:] {
-		if r.Outcome != Skipped {
-			t.Errorf("%s: %s, want skipped", r.Release, r.Outcome)
+	want := []Outcome{Failed, Upgraded, Skipped, Skipped, Skipped, Skipped}
+	for i, r := range results {
+		if r.Outcome != want[i] {
+			t.Errorf("%s: %s, want %s", r.Release, r.Outcome, want[i])
 		}
 	}
 }

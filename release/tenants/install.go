@@ -63,7 +63,7 @@ func (m *Manager) Install(ctx context.Context, name string, opts InstallOptions)
 // values too is refused rather than silently overridden.
 func withKubernetesVersion(values map[string]any, k versions.Version) (map[string]any, error) {
 	if v, ok := values[valueKubernetesVersion]; ok {
-		return nil, fmt.Errorf("values set %s=%v: give the version as the Kubernetes version option instead", valueKubernetesVersion, v)
+		return nil, fmt.Errorf("values set %s=%v: set the version with InstallOptions.KubernetesVersion (taowa create --version) instead", valueKubernetesVersion, v)
 	}
 	out := maps.Clone(values)
 	if out == nil {

@@ -127,6 +127,10 @@ func TestUpgradeRefusedByThePostRenderer(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "concurrent-service-syncs") || !strings.Contains(err.Error(), "1.37.2") {
 		t.Fatalf("got %v, want a render error naming the flag and the version", err)
 	}
+	var stepErr *StepError
+	if !errors.As(err, &stepErr) || !stepErr.Unchanged || stepErr.Revision != 1 || !strings.Contains(err.Error(), "left unchanged at revision 1") {
+		t.Errorf("got %v, want a step error saying that nothing changed", err)
+	}
 	assertEqual(t, "history", historyVersions(t, m, "tenant-a", "tenant-a"), []string{"1.36.3 deployed"})
 }
 

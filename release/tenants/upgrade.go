@@ -21,6 +21,9 @@ func PlanUpgrade(from, to versions.Version) ([]versions.Version, error) {
 	if from == to {
 		return nil, nil
 	}
+	if to.Compare(from) < 0 {
+		return nil, fmt.Errorf("Kubernetes %s is older than %s: an upgrade does not go back; roll back to an earlier revision instead", to, from)
+	}
 	var steps []versions.Version
 	for _, m := range versions.Supported() {
 		if m.Compare(from.MajorMinor()) > 0 && m.Compare(to.MajorMinor()) < 0 {
@@ -73,16 +76,22 @@ type StepError struct {
 	// Step is the 1-based number of the failed step, of Steps in all.
 	Step, Steps int
 	From, To    versions.Version
-	// RolledBack says that the release is deployed again at From (Atomic rolled it back);
-	// Revision is then that rolled-back revision.
+	// Unchanged says that the step failed before Helm recorded a revision (a render error, a
+	// refused value): the release is as the previous step left it.
+	Unchanged bool
+	// RolledBack says that Atomic rolled the release back: it is deployed again at From, as
+	// revision Revision.
 	RolledBack bool
 	Revision   int
 	Err        error
 }
 
 func (e *StepError) Error() string {
-	state := "the release was not rolled back"
-	if e.RolledBack {
+	state := fmt.Sprintf("revision %d was not rolled back", e.Revision)
+	switch {
+	case e.Unchanged:
+		state = fmt.Sprintf("the release was left unchanged at revision %d (Kubernetes %s)", e.Revision, e.From)
+	case e.RolledBack:
 		state = fmt.Sprintf("the release was rolled back to Kubernetes %s (revision %d)", e.From, e.Revision)
 	}
 	return fmt.Sprintf("upgrade %s in namespace %s: step %d/%d (%s -> %s) failed and %s; no later step was started: %v",
@@ -100,7 +109,7 @@ func (m *Manager) Upgrade(ctx context.Context, name string, opts UpgradeOptions)
 		return result, fmt.Errorf("upgrade %s in namespace %s from Kubernetes %s to %s: %w", name, opts.Namespace, result.From, opts.To, err)
 	}
 	if _, ok := opts.Values[valueKubernetesVersion]; ok {
-		return fail(fmt.Errorf("values set %s: give the version as the target instead", valueKubernetesVersion))
+		return fail(fmt.Errorf("values set %s: give the version as the target (taowa upgrade --to) instead", valueKubernetesVersion))
 	}
 	cfg, err := m.cluster.ActionConfig(opts.Namespace)
 	if err != nil {
@@ -145,18 +154,30 @@ func (m *Manager) Upgrade(ctx context.Context, name string, opts UpgradeOptions)
 		rel, err := upgrade.RunWithContext(ctx, name, ch, values)
 		if err != nil {
 			stepErr := &StepError{Name: name, Namespace: opts.Namespace, Step: i + 1, Steps: len(steps), From: previous, To: target, Err: err}
-			if deployed, derr := cfg.Releases.Deployed(name); derr == nil {
-				// Atomic's rollback is a new revision deploying the previous version.
-				if k, kerr := KubernetesVersion(deployed); kerr == nil && k == previous && deployed.Version > previousRevision {
-					stepErr.RolledBack, stepErr.Revision = true, deployed.Version
-				}
-			}
+			describeFailure(cfg, stepErr, previousRevision)
 			return result, stepErr
 		}
 		result.Steps = append(result.Steps, Step{From: previous, To: target, Revision: rel.Version})
 		previous, previousRevision = target, rel.Version
 	}
 	return result, nil
+}
+
+// describeFailure reads from the release's history what a failed step left behind.
+func describeFailure(cfg *action.Configuration, e *StepError, previousRevision int) {
+	last, err := cfg.Releases.Last(e.Name)
+	if err != nil {
+		return
+	}
+	e.Revision = last.Version
+	if last.Version == previousRevision {
+		e.Unchanged = true
+		return
+	}
+	// Atomic's rollback is a new deployed revision with the previous version.
+	if k, err := KubernetesVersion(last); err == nil && k == e.From && last.Info.Status == release.StatusDeployed {
+		e.RolledBack = true
+	}
 }
 
 // Rollback returns the tenant master name to revision (0: the one before the latest), after
