@@ -106,7 +106,7 @@ func (m *Manager) Status(_ context.Context, namespace, name string) (ReleaseInfo
 
 // History returns every stored revision of the tenant master name, oldest first.
 func (m *Manager) History(_ context.Context, namespace, name string) ([]Revision, error) {
-	cfg, err := m.cluster.ActionConfig(namespace)
+	cfg, err := m.releaseConfig(namespace)
 	if err != nil {
 		return nil, fmt.Errorf("history of %s in namespace %s: %w", name, namespace, err)
 	}
@@ -132,7 +132,7 @@ func (m *Manager) History(_ context.Context, namespace, name string) ([]Revision
 
 // latest returns the newest revision of a tenant master, refusing a release of another chart.
 func (m *Manager) latest(namespace, name string) (*release.Release, error) {
-	cfg, err := m.cluster.ActionConfig(namespace)
+	cfg, err := m.releaseConfig(namespace)
 	if err != nil {
 		return nil, err
 	}

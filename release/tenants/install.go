@@ -41,7 +41,7 @@ func (m *Manager) Install(ctx context.Context, name string, opts InstallOptions)
 	if err != nil {
 		return fail(err)
 	}
-	cfg, err := m.cluster.ActionConfig(opts.Namespace)
+	cfg, err := m.releaseConfig(opts.Namespace)
 	if err != nil {
 		return fail(err)
 	}
@@ -63,7 +63,7 @@ func (m *Manager) Install(ctx context.Context, name string, opts InstallOptions)
 // values too is refused rather than silently overridden.
 func withKubernetesVersion(values map[string]any, k versions.Version) (map[string]any, error) {
 	if v, ok := values[valueKubernetesVersion]; ok {
-		return nil, fmt.Errorf("values set %s=%v: set the version with InstallOptions.KubernetesVersion (taowa create --version) instead", valueKubernetesVersion, v)
+		return nil, fmt.Errorf("values set %s=%v: give the Kubernetes version as an option (taowa create --version, upgrade --to) instead", valueKubernetesVersion, v)
 	}
 	out := maps.Clone(values)
 	if out == nil {
@@ -76,7 +76,7 @@ func withKubernetesVersion(values map[string]any, k versions.Version) (map[strin
 // Uninstall removes the release name. The chart keeps the tenant's data (PKI Secrets, etcd
 // volumes, snapshots) so that a reinstall under the same name resumes the same cluster.
 func (m *Manager) Uninstall(ctx context.Context, namespace, name string, r Rollout) error {
-	cfg, err := m.cluster.ActionConfig(namespace)
+	cfg, err := m.releaseConfig(namespace)
 	if err != nil {
 		return fmt.Errorf("delete %s in namespace %s: %w", name, namespace, err)
 	}

@@ -2,6 +2,9 @@
 // Helm's Go SDK (helm.sh/helm/v3/pkg/action): install, upgrade a minor at a time, roll back,
 // list, inspect and uninstall them, one at a time or as a fleet. The taowa post-renderer runs in
 // process, so no helm or taowa-postrender binary is needed.
+//
+// Methods take a context for cancellation; Helm 3 honours it only in install and upgrade (its
+// list, status, history, rollback and uninstall actions take none).
 package tenants
 
 import (
@@ -13,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -136,4 +140,13 @@ func (l *lineWriter) printf(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.w, format+"\n", args...)
+}
+
+// releaseConfig returns Helm's configuration for one release's namespace. The empty namespace
+// means every namespace to Helm's storage, which only listing may use.
+func (m *Manager) releaseConfig(namespace string) (*action.Configuration, error) {
+	if namespace == "" {
+		return nil, errors.New("no namespace given")
+	}
+	return m.cluster.ActionConfig(namespace)
 }

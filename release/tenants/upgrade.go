@@ -106,12 +106,13 @@ func (e *StepError) Unwrap() error { return e.Err }
 func (m *Manager) Upgrade(ctx context.Context, name string, opts UpgradeOptions) (UpgradeResult, error) {
 	result := UpgradeResult{Name: name, Namespace: opts.Namespace, To: opts.To}
 	fail := func(err error) (UpgradeResult, error) {
-		return result, fmt.Errorf("upgrade %s in namespace %s from Kubernetes %s to %s: %w", name, opts.Namespace, result.From, opts.To, err)
+		from := ""
+		if result.From != (versions.Version{}) {
+			from = " from Kubernetes " + result.From.String()
+		}
+		return result, fmt.Errorf("upgrade %s in namespace %s%s to %s: %w", name, opts.Namespace, from, opts.To, err)
 	}
-	if _, ok := opts.Values[valueKubernetesVersion]; ok {
-		return fail(fmt.Errorf("values set %s: give the version as the target (taowa upgrade --to) instead", valueKubernetesVersion))
-	}
-	cfg, err := m.cluster.ActionConfig(opts.Namespace)
+	cfg, err := m.releaseConfig(opts.Namespace)
 	if err != nil {
 		return fail(err)
 	}
@@ -144,7 +145,7 @@ func (m *Manager) Upgrade(ctx context.Context, name string, opts UpgradeOptions)
 		m.progress.printf("step %d/%d: upgrading %s %s -> %s (namespace %s)", i+1, len(steps), name, previous, target, opts.Namespace)
 		values, err := withKubernetesVersion(opts.Values, target)
 		if err != nil {
-			return fail(err)
+			return fail(err) // only at the first step: nothing changed yet
 		}
 		upgrade := action.NewUpgrade(cfg)
 		upgrade.Namespace = opts.Namespace
@@ -187,7 +188,7 @@ func (m *Manager) Rollback(_ context.Context, namespace, name string, revision i
 	fail := func(err error) (ReleaseInfo, error) {
 		return ReleaseInfo{}, fmt.Errorf("roll back %s in namespace %s to revision %d: %w", name, namespace, revision, err)
 	}
-	cfg, err := m.cluster.ActionConfig(namespace)
+	cfg, err := m.releaseConfig(namespace)
 	if err != nil {
 		return fail(err)
 	}
