@@ -13,9 +13,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 
+	"github.com/taowa/taowa/postrender"
 	"github.com/taowa/taowa/release/tenants/tenantstest"
 	"github.com/taowa/taowa/versions"
 )
@@ -132,6 +134,36 @@ func TestUpgradeRefusedByThePostRenderer(t *testing.T) {
 		t.Errorf("got %v, want a step error saying that nothing changed", err)
 	}
 	assertEqual(t, "history", historyVersions(t, m, "tenant-a", "tenant-a"), []string{"1.36.3 deployed"})
+}
+
+// The in-process post-renderer gives what the taowa-postrender binary gives: postrender.Render
+// of the chart as Helm renders it without a post-renderer.
+func TestPostRendererIsTheBinarys(t *testing.T) {
+	m, c := newTestManager(t, nil)
+	install(t, m, "tenant-a", "tenant-a", "1.35.4", nil)
+
+	ch, err := m.loadChart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := c.ActionConfig("tenant-a")
+	plain := action.NewInstall(cfg)
+	plain.ReleaseName, plain.Namespace = "tenant-a", "tenant-a"
+	plain.DryRun, plain.ClientOnly = true, true
+	rendered, err := plain.Run(ch, map[string]any{"kubernetesVersion": "1.35.4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := postrender.Render(strings.NewReader(rendered.Manifest), &want, postrender.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if want.String() == rendered.Manifest {
+		t.Fatal("postrender.Render changed nothing: the comparison would prove nothing")
+	}
+	if got := manifest(t, c, "tenant-a", "tenant-a"); got != want.String() {
+		t.Errorf("installed manifest differs from postrender.Render of Helm's plain render")
+	}
 }
 
 func TestInstallRefusesBadVersions(t *testing.T) {
