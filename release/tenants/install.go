@@ -1,0 +1,90 @@
+package tenants
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"helm.sh/helm/v3/pkg/action"
+
+	"github.com/taowa/taowa/versions"
+)
+
+// InstallOptions configure Install.
+type InstallOptions struct {
+	Namespace string
+	// KubernetesVersion is the tenant's version; zero means versions.Default().
+	KubernetesVersion versions.Version
+	// Values are chart values; kubernetesVersion is set through KubernetesVersion alone.
+	Values          map[string]any
+	CreateNamespace bool
+	Rollout
+}
+
+// Install creates the tenant master name: one release of the chart, rendered for its version.
+func (m *Manager) Install(ctx context.Context, name string, opts InstallOptions) (ReleaseInfo, error) {
+	k := opts.KubernetesVersion
+	if k == (versions.Version{}) {
+		k = versions.Default()
+	}
+	fail := func(err error) (ReleaseInfo, error) {
+		return ReleaseInfo{}, fmt.Errorf("create %s in namespace %s (Kubernetes %s): %w", name, opts.Namespace, k, err)
+	}
+	if _, err := versions.ForMinor(k.MajorMinor()); err != nil {
+		return fail(err)
+	}
+	values, err := withKubernetesVersion(opts.Values, k)
+	if err != nil {
+		return fail(err)
+	}
+	ch, err := m.loadChart()
+	if err != nil {
+		return fail(err)
+	}
+	cfg, err := m.releaseConfig(opts.Namespace)
+	if err != nil {
+		return fail(err)
+	}
+	install := action.NewInstall(cfg)
+	install.ReleaseName = name
+	install.Namespace = opts.Namespace
+	install.CreateNamespace = opts.CreateNamespace
+	install.Wait, install.Timeout, install.Atomic = opts.Wait, opts.Timeout, opts.Atomic
+	install.PostRenderer = PostRenderer{}
+	m.progress.printf("creating %s in namespace %s (Kubernetes %s)", name, opts.Namespace, k)
+	rel, err := install.RunWithContext(ctx, ch, values)
+	if err != nil {
+		return fail(err)
+	}
+	return infoOf(rel, true), nil
+}
+
+// withKubernetesVersion returns a copy of values with kubernetesVersion set to k. A version in
+// values too is refused rather than silently overridden.
+func withKubernetesVersion(values map[string]any, k versions.Version) (map[string]any, error) {
+	if v, ok := values[valueKubernetesVersion]; ok {
+		return nil, fmt.Errorf("values set %s=%v: give the Kubernetes version as an option (taowa create --version, upgrade --to) instead", valueKubernetesVersion, v)
+	}
+	out := maps.Clone(values)
+	if out == nil {
+		out = map[string]any{}
+	}
+	out[valueKubernetesVersion] = k.String()
+	return out, nil
+}
+
+// Uninstall removes the release name. The chart keeps the tenant's data (PKI Secrets, etcd
+// volumes, snapshots) so that a reinstall under the same name resumes the same cluster.
+func (m *Manager) Uninstall(ctx context.Context, namespace, name string, r Rollout) error {
+	cfg, err := m.releaseConfig(namespace)
+	if err != nil {
+		return fmt.Errorf("delete %s in namespace %s: %w", name, namespace, err)
+	}
+	uninstall := action.NewUninstall(cfg)
+	uninstall.Wait, uninstall.Timeout = r.Wait, r.Timeout
+	m.progress.printf("deleting %s in namespace %s", name, namespace)
+	if _, err := uninstall.Run(name); err != nil {
+		return fmt.Errorf("delete %s in namespace %s: %w", name, namespace, err)
+	}
+	return nil
+}
