@@ -100,6 +100,7 @@ BENCH := go test -tags e2e -count=1 -run '^$$' -timeout 60m ./test/e2e/...
 bench: images bench-eni
 	$(BENCH) -bench TenantInstallToReady -benchtime 5x
 	$(BENCH) -bench TenantMinorUpgrade -benchtime 3x
+	$(BENCH) -bench FleetUpgrade -benchtime 1x
 	$(BENCH) -bench MetaClusterUpAfterDown -benchtime 5x
 
 # ADD and DEL latency (p50, p99) of the eni plugin against host-device, built from its module, on

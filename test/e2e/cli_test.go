@@ -1,0 +1,216 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/taowa/taowa/release/tenants"
+)
+
+// taowaCLI runs bin/taowa against the meta cluster in one namespace.
+type taowaCLI struct {
+	namespace string
+}
+
+// run returns the command's stdout and error; stderr (progress) goes to the test log on failure.
+func (c taowaCLI) run(ctx context.Context, args ...string) (string, error) {
+	root := repoRoot()
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "bin", "taowa"),
+		append([]string{"--chart", filepath.Join(root, "charts", "tenant-master"), "-n", c.namespace}, args...)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.kubeconfig, "HELM_CACHE_HOME="+os.TempDir())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		err = fmt.Errorf("taowa %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), err
+}
+
+func (c taowaCLI) must(ctx context.Context, t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := c.run(ctx, args...)
+	require.NoError(t, err)
+	return out
+}
+
+// TestTaowaCLI drives one tenant through the CLI: create at 1.36, list, upgrade to 1.37, history,
+// rollback, kubeconfig (used against the tenant), delete.
+func TestTaowaCLI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cli := taowaCLI{namespace: testNamespace(ctx, t, "e2e-cli")}
+	tn := tenant{release: "tenant-t", namespace: cli.namespace, version: "1.36.3"}
+
+	var created tenants.ReleaseInfo
+	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "create", tn.release, "--version", "1.36.3", "-o", "json")), &created))
+	assert.Equal(t, "deployed", created.Status)
+	assert.Contains(t, created.Notes, "admin-kubeconfig", "the chart's notes")
+	requireServes(ctx, t, tn, "1.36.3")
+
+	var list []tenants.ReleaseInfo
+	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "list", "-o", "json")), &list))
+	require.Len(t, list, 1)
+	assert.Equal(t, "1.36.3", list[0].KubernetesVersion)
+
+	var upgrade struct {
+		From, To string
+		Steps    []struct{ From, To string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "upgrade", tn.release, "--to", "1.37.2", "-o", "json")), &upgrade))
+	assert.Equal(t, "1.36.3", upgrade.From)
+	require.Len(t, upgrade.Steps, 1)
+	requireServes(ctx, t, tn, "1.37.2")
+	waitComponentsAt(ctx, t, cli.namespace, "1.37.2")
+
+	var history []tenants.Revision
+	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "history", tn.release, "-o", "json")), &history))
+	require.Len(t, history, 2)
+	assert.Equal(t, []string{"1.36.3", "1.37.2"}, []string{history[0].KubernetesVersion, history[1].KubernetesVersion})
+
+	_, err := cli.run(ctx, "upgrade", tn.release, "--to", "1.38.0")
+	require.Error(t, err, "an unsupported version is refused")
+	assert.Contains(t, err.Error(), "1.38")
+
+	cli.must(ctx, t, "rollback", tn.release)
+	requireServes(ctx, t, tn, "1.36.3")
+	waitComponentsAt(ctx, t, cli.namespace, "1.36.3")
+
+	// The kubeconfig, pointed at the Service's ClusterIP, reaches the tenant as its admin.
+	svc, err := env.client.CoreV1().Services(cli.namespace).Get(ctx, tn.release+"-apiserver", metav1.GetOptions{})
+	require.NoError(t, err)
+	kubeconfig := filepath.Join(t.TempDir(), "tenant.kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, []byte(cli.must(ctx, t, "kubeconfig", tn.release, "--server", "https://"+svc.Spec.ClusterIP+":6443")), 0o600))
+	version := kubectl(t, "--kubeconfig", kubeconfig, "version", "-o", "json")
+	assert.Contains(t, version, `"gitVersion": "v1.36.3"`)
+
+	cli.must(ctx, t, "delete", tn.release)
+	waitUntil(ctx, t, "the tenant's Pods are gone", func(ctx context.Context) (bool, error) {
+		pods, err := env.client.CoreV1().Pods(cli.namespace).List(ctx, metav1.ListOptions{LabelSelector: "taowa.io/component"})
+		return err == nil && len(pods.Items) == 0, err
+	})
+}
+
+// TestTaowaFleetUpgrade upgrades five tenants with one canary and two at a time: first with a
+// canary that cannot take the new version (a controller-manager flag that 1.37 no longer has),
+// which stops the fleet before any other tenant changes; then, with the canary fixed, all five.
+func TestTaowaFleetUpgrade(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	cli := taowaCLI{namespace: testNamespace(ctx, t, "e2e-fleet")}
+	names := createFleet(ctx, t, cli, "--set", "controllerManager.extraArgs.concurrent-service-syncs=2")
+
+	fleet := func() (tenants.FleetSummary, error) { return upgradeFleet(ctx, t, cli) }
+	outcomes := func(s tenants.FleetSummary) map[string]tenants.Outcome {
+		m := map[string]tenants.Outcome{}
+		for _, r := range s.Results {
+			m[r.Release.Name] = r.Outcome
+		}
+		return m
+	}
+
+	summary, err := fleet()
+	require.Error(t, err, "a failed canary fails the command")
+	assert.Equal(t, map[string]tenants.Outcome{"fleet-0": tenants.Failed, "fleet-1": tenants.Skipped, "fleet-2": tenants.Skipped,
+		"fleet-3": tenants.Skipped, "fleet-4": tenants.Skipped}, outcomes(summary))
+	var list []tenants.ReleaseInfo
+	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "list", "-o", "json")), &list))
+	for _, info := range list {
+		assert.Equal(t, "1.36.3", info.KubernetesVersion, "%s is untouched", info.Name)
+	}
+
+	// Without the flag 1.37 lacks, the canary passes and the fleet follows.
+	root := repoRoot()
+	helmFor(t, 3).run(ctx, t, "upgrade", "fleet-0", filepath.Join(root, "charts", "tenant-master"), "-n", cli.namespace, "--reuse-values",
+		"--set", "controllerManager.extraArgs=null", "--post-renderer", filepath.Join(root, "bin", "taowa-postrender"), "--wait", "--timeout", "5m")
+	summary, err = fleet()
+	require.NoError(t, err)
+	for _, name := range names {
+		assert.Equal(t, tenants.Upgraded, outcomes(summary)[name], name)
+	}
+	t.Logf("fleet upgrade 1.36.3 -> 1.37.2 of %d tenants, canary 1, 2 at a time: %.0fs, %.1f tenants per minute",
+		len(names), summary.Seconds, float64(len(names))/(summary.Seconds/60))
+	waitComponentsAt(ctx, t, cli.namespace, "1.37.2")
+	deleteFleet(ctx, t, cli, names)
+}
+
+// BenchmarkFleetUpgrade measures tenants upgraded per minute by `taowa upgrade --all` (1.36.3 to
+// 1.37.2, five tenants, one canary, two at a time), from the command's own clock.
+func BenchmarkFleetUpgrade(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(b.N)*20*time.Minute)
+	defer cancel()
+	var perMinute []float64
+	for range b.N {
+		b.StopTimer()
+		cli := taowaCLI{namespace: testNamespace(ctx, b, "bench-fleet")}
+		names := createFleet(ctx, b, cli)
+		b.StartTimer()
+		summary, err := upgradeFleet(ctx, b, cli)
+		require.NoError(b, err)
+		b.StopTimer()
+		perMinute = append(perMinute, float64(len(names))/(summary.Seconds/60))
+		deleteFleet(ctx, b, cli, names)
+	}
+	var sum float64
+	for _, p := range perMinute {
+		sum += p
+	}
+	b.ReportMetric(sum/float64(len(perMinute)), "tenants/min")
+}
+
+// createFleet creates five tenants at 1.36.3 at once; canaryArgs go to the first in sort order,
+// the fleet's canary.
+func createFleet(ctx context.Context, tb testing.TB, cli taowaCLI, canaryArgs ...string) []string {
+	tb.Helper()
+	// Five tenants on two cores: small requests, so that all fit with a surge Pod each.
+	small := []string{"--set", "etcd.resources.requests.cpu=20m", "--set", "apiserver.resources.requests.cpu=50m",
+		"--set", "controllerManager.resources.requests.cpu=20m", "--set", "scheduler.resources.requests.cpu=10m"}
+	names := []string{"fleet-0", "fleet-1", "fleet-2", "fleet-3", "fleet-4"}
+	var wg sync.WaitGroup
+	errs := make([]error, len(names))
+	start := time.Now()
+	for i, name := range names {
+		args := append([]string{"create", name, "--version", "1.36.3"}, small...)
+		if i == 0 {
+			args = append(args, canaryArgs...)
+		}
+		wg.Go(func() { _, errs[i] = cli.run(ctx, args...) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(tb, err)
+	}
+	tb.Logf("%d tenants created in %.0fs", len(names), time.Since(start).Seconds())
+	return names
+}
+
+// upgradeFleet runs the fleet upgrade to 1.37.2 and returns its summary and the command's error.
+func upgradeFleet(ctx context.Context, tb testing.TB, cli taowaCLI) (tenants.FleetSummary, error) {
+	tb.Helper()
+	out, err := cli.run(ctx, "upgrade", "--all", "--to", "1.37.2", "--canary", "1", "--max-parallel", "2", "-o", "json")
+	var summary tenants.FleetSummary
+	require.NoError(tb, json.Unmarshal([]byte(out), &summary), "the summary is printed whatever happened: %q (%v)", out, err)
+	return summary, err
+}
+
+func deleteFleet(ctx context.Context, tb testing.TB, cli taowaCLI, names []string) {
+	tb.Helper()
+	for _, name := range names {
+		cli.must(ctx, tb, "delete", name)
+	}
+}
