@@ -52,7 +52,8 @@ func Render(ctx context.Context, opts RenderOptions) ([]byte, error) {
 		return fail(err)
 	}
 	// ClientOnly replaces the configuration's cluster, storage and capabilities with Helm's
-	// offline ones, as helm template does.
+	// offline ones, as helm template does. CRDs are included as Argo CD's own Helm rendering
+	// includes them (helm template only with --include-crds); the chart has none today.
 	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
 	install.ReleaseName, install.Namespace = opts.Name, opts.Namespace
 	install.DryRun, install.ClientOnly, install.Replace, install.IncludeCRDs = true, true, true, true
