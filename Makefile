@@ -37,6 +37,7 @@ build: ## the project's own binaries
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/taowa-hook ./hooks/cmd/taowa-hook
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/taowa-postrender ./postrender/cmd/taowa-postrender
 	cp $(BIN)/taowa-postrender postrender/plugin/taowa-postrender
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/taowa ./release/cmd/taowa
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/eni ./cni-eni/cmd/eni
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/eni-exec ./cni-eni/cmd/eni-exec
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/taowa-eni-agent ./cni-eni/cmd/taowa-eni-agent
@@ -60,7 +61,8 @@ images: up
 	  $(foreach e,$(TENANT_ETCD_VERSIONS),registry.k8s.io/etcd:$(e:v%=%)-0=$(TAOWA_CACHE)/tools/etcd/$(e)/etcd) \
 	  ghcr.io/taowa/taowa-hook:$(CHART_VERSION)=$(BIN)/taowa-hook \
 	  ghcr.io/taowa/eni-exec:$(CHART_VERSION)=$(BIN)/eni-exec \
-	  ghcr.io/taowa/taowa-eni-agent:$(CHART_VERSION)=$(BIN)/taowa-eni-agent:0
+	  ghcr.io/taowa/taowa-eni-agent:$(CHART_VERSION)=$(BIN)/taowa-eni-agent:0 \
+	  ghcr.io/taowa/taowa:$(CHART_VERSION)=$(BIN)/taowa
 
 # Every supported minor for real: its binaries against the version table, then a tenant master of
 # each version installed and serving. The list comes from the table (taowa-versions). Cold, this

@@ -23,17 +23,11 @@ type InstallOptions struct {
 
 // Install creates the tenant master name: one release of the chart, rendered for its version.
 func (m *Manager) Install(ctx context.Context, name string, opts InstallOptions) (ReleaseInfo, error) {
-	k := opts.KubernetesVersion
-	if k == (versions.Version{}) {
-		k = versions.Default()
-	}
+	k := orDefault(opts.KubernetesVersion)
 	fail := func(err error) (ReleaseInfo, error) {
 		return ReleaseInfo{}, fmt.Errorf("create %s in namespace %s (Kubernetes %s): %w", name, opts.Namespace, k, err)
 	}
-	if _, err := versions.ForMinor(k.MajorMinor()); err != nil {
-		return fail(err)
-	}
-	values, err := withKubernetesVersion(opts.Values, k)
+	values, err := newTenantValues(opts.Values, k)
 	if err != nil {
 		return fail(err)
 	}
@@ -59,11 +53,28 @@ func (m *Manager) Install(ctx context.Context, name string, opts InstallOptions)
 	return infoOf(rel, true), nil
 }
 
+// orDefault returns k, or versions.Default() when k is zero.
+func orDefault(k versions.Version) versions.Version {
+	if k == (versions.Version{}) {
+		return versions.Default()
+	}
+	return k
+}
+
+// newTenantValues returns the values of a new tenant of version k (install, render): refused
+// when the version table does not support k's minor.
+func newTenantValues(values map[string]any, k versions.Version) (map[string]any, error) {
+	if _, err := versions.ForMinor(k.MajorMinor()); err != nil {
+		return nil, err
+	}
+	return withKubernetesVersion(values, k)
+}
+
 // withKubernetesVersion returns a copy of values with kubernetesVersion set to k. A version in
 // values too is refused rather than silently overridden.
 func withKubernetesVersion(values map[string]any, k versions.Version) (map[string]any, error) {
 	if v, ok := values[valueKubernetesVersion]; ok {
-		return nil, fmt.Errorf("values set %s=%v: give the Kubernetes version as an option (taowa create --version, upgrade --to) instead", valueKubernetesVersion, v)
+		return nil, fmt.Errorf("values set %s=%v: give the Kubernetes version as an option instead (taowa create and render --version, upgrade --to; the Argo CD plugin's KUBERNETES_VERSION)", valueKubernetesVersion, v)
 	}
 	out := maps.Clone(values)
 	if out == nil {

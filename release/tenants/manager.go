@@ -79,8 +79,11 @@ func FindChart(dir string) (string, error) {
 
 // loadChart loads the chart afresh for every change: reading a directory is cheap, and a
 // long-lived Manager then follows edits of the chart.
-func (m *Manager) loadChart() (*chart.Chart, error) {
-	path := m.chartPath
+func (m *Manager) loadChart() (*chart.Chart, error) { return loadChart(m.chartPath) }
+
+// loadChart loads the chart at path, or FindChart's from the working directory when path is
+// empty, and refuses any chart but tenant-master.
+func loadChart(path string) (*chart.Chart, error) {
 	if path == "" {
 		wd, err := os.Getwd()
 		if err != nil {

@@ -20,23 +20,33 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// argoRender runs the Argo CD plugin's generate command as Argo CD does: in the chart directory,
-// with Argo CD's environment, helm and the post-renderer on PATH.
+// argoRender runs the Argo CD plugin's generate command, as plugin.yaml gives it, the way Argo
+// CD's sidecar does: in the chart directory, with Argo CD's environment, and nothing on PATH but
+// what the sidecar's image holds, the taowa binary.
 func argoRender(t *testing.T, release, namespace string, env ...string) []byte {
 	t.Helper()
 	root := repoRoot()
-	helm3 := helmFor(t, 3)
-	path := t.TempDir()
-	for name, target := range map[string]string{"helm": helm3.bin, "taowa-postrender": filepath.Join(root, "bin", "taowa-postrender")} {
-		require.NoError(t, os.Symlink(target, filepath.Join(path, name)))
+	data, err := os.ReadFile(filepath.Join(root, "release", "argocd", "plugin.yaml"))
+	require.NoError(t, err)
+	var plugin struct {
+		Spec struct {
+			Generate struct{ Command, Args []string }
+		}
 	}
-	cmd := exec.Command(filepath.Join(root, "release", "argocd", "generate.sh"))
+	require.NoError(t, yaml.Unmarshal(data, &plugin))
+	command := append(plugin.Spec.Generate.Command, plugin.Spec.Generate.Args...)
+	require.NotEmpty(t, command, "plugin.yaml has no generate command")
+	require.Equal(t, "taowa", command[0], "plugin.yaml's generate command is not in the sidecar's image (taowa alone)")
+
+	path := t.TempDir()
+	require.NoError(t, os.Symlink(filepath.Join(root, "bin", "taowa"), filepath.Join(path, "taowa")))
+	cmd := exec.Command(filepath.Join(path, command[0]), command[1:]...)
 	cmd.Dir = filepath.Join(root, "charts", "tenant-master")
-	cmd.Env = append([]string{"PATH=" + path + ":/usr/bin:/bin", "HOME=" + t.TempDir(),
+	cmd.Env = append([]string{"PATH=" + path, "HOME=" + t.TempDir(),
 		"ARGOCD_APP_NAME=" + release, "ARGOCD_APP_NAMESPACE=" + namespace}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Run(), "generate: %s", stderr.String())
+	require.NoError(t, cmd.Run(), "%s: %s", strings.Join(command, " "), stderr.String())
 	return stdout.Bytes()
 }
 
