@@ -155,11 +155,21 @@ func ingressRuleset(policies []*networkingv1.NetworkPolicy, pods []*corev1.Pod, 
 	for _, ns := range namespaces {
 		nsLabels[ns.Name] = ns.Labels
 	}
-	var live []*corev1.Pod
+	// One Pod per address: a terminating Pod's object outlives its sandbox, whose address a new Pod
+	// may already have; the address is the new Pod's, so the old one's policies must not hold it.
+	byIP := map[string]*corev1.Pod{}
 	for _, p := range pods {
-		if p.Status.PodIP != "" && !p.Spec.HostNetwork && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
-			live = append(live, p)
+		if p.Status.PodIP == "" || p.Spec.HostNetwork || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
 		}
+		if other, ok := byIP[p.Status.PodIP]; ok && !holdsAddress(p, other) {
+			continue
+		}
+		byIP[p.Status.PodIP] = p
+	}
+	var live []*corev1.Pod
+	for _, p := range byIP {
+		live = append(live, p)
 	}
 	sort.Slice(live, func(i, j int) bool {
 		return live[i].Namespace+"/"+live[i].Name < live[j].Namespace+"/"+live[j].Name
@@ -200,6 +210,15 @@ func ingressRuleset(policies []*networkingv1.NetworkPolicy, pods []*corev1.Pod, 
 
 // ruleLines renders one ingress rule for one destination Pod as nftables matches, one line per
 // (source, port) pair; a rule whose peers select nothing renders no line.
+// holdsAddress reports whether Pod a rather than b holds the address both report: the one that
+// is not terminating, else the newer.
+func holdsAddress(a, b *corev1.Pod) bool {
+	if (a.DeletionTimestamp == nil) != (b.DeletionTimestamp == nil) {
+		return a.DeletionTimestamp == nil
+	}
+	return b.CreationTimestamp.Before(&a.CreationTimestamp)
+}
+
 func ruleLines(pol *networkingv1.NetworkPolicy, rule networkingv1.NetworkPolicyIngressRule, dst *corev1.Pod, pods []*corev1.Pod, nsLabels map[string]labels.Set) []string {
 	sources := []string{""} // no peers: from anywhere
 	if len(rule.From) > 0 {

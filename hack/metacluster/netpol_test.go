@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -138,4 +139,21 @@ func TestIngressRulesetLoadsIntoNftables(t *testing.T) {
 	cmd.Stdin = strings.NewReader(ingressRuleset([]*networkingv1.NetworkPolicy{etcdPolicy("tenant-a")}, pods, nil))
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
+}
+
+// A terminating Pod's object outlives its sandbox: a new Pod may already have its address, and
+// must not be isolated (or admitted) by the old Pod's policies.
+func TestIngressRulesetGivesAReusedAddressToItsNewPod(t *testing.T) {
+	old := pod("tenant-a", "etcd-0", "10.244.0.10", map[string]string{"component": "etcd"})
+	old.DeletionTimestamp = ptr.To(metav1.Now())
+	web := pod("apps", "web", "10.244.0.10", map[string]string{"app": "web"})
+	got := ingressRuleset([]*networkingv1.NetworkPolicy{etcdPolicy("tenant-a")}, []*corev1.Pod{old, web}, nil)
+	assert.NotContains(t, got, " jump ", "the address is the web Pod's, which no policy selects:\n%s", got)
+
+	// Neither terminating: the newer Pod holds the address.
+	older := pod("tenant-a", "etcd-0", "10.244.0.10", map[string]string{"component": "etcd"})
+	older.CreationTimestamp = metav1.NewTime(metav1.Now().Add(-time.Hour))
+	web.CreationTimestamp = metav1.Now()
+	got = ingressRuleset([]*networkingv1.NetworkPolicy{etcdPolicy("tenant-a")}, []*corev1.Pod{web, older}, nil)
+	assert.NotContains(t, got, " jump ", "the newer Pod holds the address:\n%s", got)
 }
