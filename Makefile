@@ -17,7 +17,7 @@ HELM4 := $(TAOWA_CACHE)/tools/helm4/$(HELM4_VERSION)/helm
 # Tenant Kubernetes versions whose images `make images` loads (each is built once, then cached).
 TENANT_VERSIONS ?= v1.37.2 v1.36.3
 
-.PHONY: help deps binaries build up down status images test test-unit test-e2e lint lint-chart demo bench bench-eni e2e-versions
+.PHONY: help deps binaries build up down status images test test-unit test-e2e lint lint-chart demo bench bench-eni e2e-versions e2e-fleet
 
 help:
 	@echo "make demo    bring up the local meta cluster (building what it needs) and show it"
@@ -72,6 +72,11 @@ e2e-versions: build
 	  TENANT_ETCD_VERSIONS="$$(go run ./versions/cmd/taowa-versions etcd | tr '\n' ' ')"
 	go test -tags realbinaries -count=1 ./versions/... ./postrender/...
 	TAOWA_E2E_VERSIONS=all go test -tags e2e -count=1 -run 'TestTenantEveryVersion|TestTenantUpgradeChain' -timeout 200m -v ./test/e2e/...
+
+# The fleet upgrade of five tenants (taowa upgrade --all --canary 1 --max-parallel 2), with a
+# failing canary first: 10 minutes, so not part of make test.
+e2e-fleet: images
+	TAOWA_E2E_FLEET=1 go test -tags e2e -count=1 -run TestTaowaFleetUpgrade -timeout 30m -v ./test/e2e/...
 
 demo: up
 	$(KUBECTL) --kubeconfig $(TAOWA_STATE)/kubeconfig get nodes,pods -A -o wide

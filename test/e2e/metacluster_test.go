@@ -76,6 +76,7 @@ func TestMetaClusterWorkloads(t *testing.T) {
 	// The Job resolves the Service's full name and fetches a page from it, retrying in the
 	// container for a minute (kube-proxy programs a new Service eventually; a restarted container
 	// would wait out the kubelet's growing back-off instead), and says what each attempt saw.
+	// busybox 1.35's wget -T crashes (SIGSEGV, measured here); timeout(1) bounds each attempt.
 	svc := "web." + ns + ".svc." + metacluster.DNSDomain
 	_, err = c.BatchV1().Jobs(ns).Create(ctx, &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "probe"},
@@ -84,7 +85,7 @@ func TestMetaClusterWorkloads(t *testing.T) {
 			Template: corev1.PodTemplateSpec{Spec: func() corev1.PodSpec {
 				p := busyboxPod(fmt.Sprintf(`nslookup %[1]s || exit 1
 for i in $(seq 20); do
-  if page=$(wget -T 3 -qO- http://%[1]s/); then echo "page: $page"; exit 0; fi
+  if page=$(timeout 5 wget -qO- http://%[1]s/); then echo "page: $page"; exit 0; fi
   echo "attempt $i failed"; sleep 2
 done
 exit 1`, svc))
