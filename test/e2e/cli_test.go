@@ -139,8 +139,9 @@ func TestTaowaFleetUpgrade(t *testing.T) {
 
 	// Without the flag 1.37 lacks, the canary passes and the fleet follows.
 	root := repoRoot()
-	helmFor(t, 3).run(ctx, t, "upgrade", "fleet-0", filepath.Join(root, "charts", "tenant-master"), "-n", cli.namespace, "--reuse-values",
-		"--set", "controllerManager.extraArgs=null", "--post-renderer", filepath.Join(root, "bin", "taowa-postrender"), "--wait", "--timeout", "5m")
+	helmFor(t, 3).run(ctx, t, append([]string{"upgrade", "fleet-0", filepath.Join(root, "charts", "tenant-master"), "-n", cli.namespace,
+		"--reset-values", "--set", "kubernetesVersion=1.36.3", "--post-renderer", filepath.Join(root, "bin", "taowa-postrender"),
+		"--wait", "--timeout", "5m"}, fleetValues...)...)
 	summary, err = fleet()
 	require.NoError(t, err)
 	for _, name := range names {
@@ -176,19 +177,20 @@ func BenchmarkFleetUpgrade(b *testing.B) {
 	b.ReportMetric(sum/float64(len(perMinute)), "tenants/min")
 }
 
+// fleetValues fit five tenants on two cores: small requests, so that all fit with a surge Pod each.
+var fleetValues = []string{"--set", "etcd.resources.requests.cpu=20m", "--set", "apiserver.resources.requests.cpu=50m",
+	"--set", "controllerManager.resources.requests.cpu=20m", "--set", "scheduler.resources.requests.cpu=10m"}
+
 // createFleet creates five tenants at 1.36.3 at once; canaryArgs go to the first in sort order,
 // the fleet's canary.
 func createFleet(ctx context.Context, tb testing.TB, cli taowaCLI, canaryArgs ...string) []string {
 	tb.Helper()
-	// Five tenants on two cores: small requests, so that all fit with a surge Pod each.
-	small := []string{"--set", "etcd.resources.requests.cpu=20m", "--set", "apiserver.resources.requests.cpu=50m",
-		"--set", "controllerManager.resources.requests.cpu=20m", "--set", "scheduler.resources.requests.cpu=10m"}
 	names := []string{"fleet-0", "fleet-1", "fleet-2", "fleet-3", "fleet-4"}
 	var wg sync.WaitGroup
 	errs := make([]error, len(names))
 	start := time.Now()
 	for i, name := range names {
-		args := append([]string{"create", name, "--version", "1.36.3"}, small...)
+		args := append([]string{"create", name, "--version", "1.36.3"}, fleetValues...)
 		if i == 0 {
 			args = append(args, canaryArgs...)
 		}
