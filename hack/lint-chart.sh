@@ -199,6 +199,7 @@ done <<'CASES'
 --set-string apiserver.service.type=ExternalName at '/apiserver/service/type'
 --set-string verticalPodAutoscaler.updateMode=Sometimes at '/verticalPodAutoscaler/updateMode'
 --set apiserver.replicas=0 at '/apiserver/replicas'
+--set-string etcd.snapshots.beforeDelete=yes at '/etcd/snapshots/beforeDelete'
 --set etcd.storage.sizee=1Gi 'sizee' not allowed
 --set unknownValue=1 'unknownValue' not allowed
 --set certificates.caRotation.id=r1 at '/certificates/caRotation/phase'

@@ -85,7 +85,8 @@ func withKubernetesVersion(values map[string]any, k versions.Version) (map[strin
 }
 
 // Uninstall removes the release name. The chart keeps the tenant's data (PKI Secrets, etcd
-// volumes, snapshots) so that a reinstall under the same name resumes the same cluster.
+// volumes, snapshots) so that a reinstall under the same name resumes the same cluster; its
+// pre-delete hook takes a final etcd snapshot first, and a failure of that hook stops here.
 func (m *Manager) Uninstall(ctx context.Context, namespace, name string, r Rollout) error {
 	cfg, err := m.releaseConfig(namespace)
 	if err != nil {

@@ -119,7 +119,8 @@ func TestArgoCDRender(t *testing.T) {
 	}
 	assert.Subset(t, phases["PreSync"], []string{"Job/tenant-x-skew-check", "Job/tenant-x-snapshot-volume", "Job/tenant-x-pki", "Job/tenant-x-etcd-snapshot"})
 	assert.Subset(t, phases["PostSync"], []string{"Job/tenant-x-ready", "Job/tenant-x-pki"})
-	assert.Equal(t, []string{"Pod/tenant-x-test"}, phases[""], "only the helm test Pod is skipped by Argo CD")
+	assert.ElementsMatch(t, []string{"Pod/tenant-x-test", "Job/tenant-x-etcd-snapshot-final"}, phases[""],
+		"only the helm test Pod and the pre-delete final snapshot are skipped by Argo CD")
 }
 
 // TestArgoCDFirstSync applies a render to an empty namespace in Argo CD's order (PreSync hooks by

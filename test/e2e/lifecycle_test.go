@@ -29,8 +29,8 @@ import (
 // TestTenantLifecycle walks one tenant through day 2 with Helm: install 1.36, bootstrap a node
 // token, helm test, upgrade to 1.37, a refused two-minor rollback, helm rollback to 1.36, a restore
 // from a snapshot, a scheduled snapshot, an upgrade that breaks the apiserver rolled back by Helm 4's
-// --rollback-on-failure and by Helm 3's --atomic, an etcd Pod deleted; the tenant's objects survive
-// every step.
+// --rollback-on-failure and by Helm 3's --atomic, an etcd Pod deleted, an uninstall that leaves a
+// final snapshot; the tenant's objects survive every step.
 func TestTenantLifecycle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
@@ -178,6 +178,14 @@ func TestTenantLifecycle(t *testing.T) {
 
 	t.Run("uninstall", func(t *testing.T) {
 		helm3.run(ctx, t, "uninstall", rel, "-n", ns, "--wait", "--timeout", "3m")
+		var final []string
+		for _, s := range listSnapshots(ctx, t, tn) {
+			if strings.HasPrefix(s, "final-") {
+				final = append(final, s)
+			}
+		}
+		require.Len(t, final, 1, "the pre-delete hook took one final snapshot")
+		assert.Regexp(t, `^final-\d{8}T\d{6}Z-rev\d+\.db$`, final[0])
 		assertOnlyDataLeft(ctx, t, tn)
 	})
 }
