@@ -14,8 +14,9 @@ KUBECTL := $(TAOWA_CACHE)/k8s/$(KUBERNETES_VERSION)/bin/kubectl
 CHART_VERSION := $(shell sed -n 's/^version: //p' charts/tenant-master/Chart.yaml)
 HELM3 := $(TAOWA_CACHE)/tools/helm3/$(HELM3_VERSION)/helm
 HELM4 := $(TAOWA_CACHE)/tools/helm4/$(HELM4_VERSION)/helm
-# Tenant Kubernetes versions whose images `make images` loads (each is built once, then cached).
-TENANT_VERSIONS ?= v1.37.2 v1.36.3
+# Tenant Kubernetes versions whose images `make images` loads (each is built once, then cached):
+# the operator test walks 1.35 -> 1.37.
+TENANT_VERSIONS ?= v1.37.2 v1.36.3 v1.35.4
 
 .PHONY: help deps binaries build up down status images test test-unit test-e2e lint lint-chart demo bench bench-eni e2e-versions e2e-fleet
 
@@ -38,6 +39,7 @@ build: ## the project's own binaries
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/taowa-postrender ./postrender/cmd/taowa-postrender
 	cp $(BIN)/taowa-postrender postrender/plugin/taowa-postrender
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/taowa ./release/cmd/taowa
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/taowa-operator ./release/cmd/taowa-operator
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/eni ./cni-eni/cmd/eni
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/eni-exec ./cni-eni/cmd/eni-exec
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/taowa-eni-agent ./cni-eni/cmd/taowa-eni-agent
@@ -62,7 +64,8 @@ images: up
 	  ghcr.io/taowa/taowa-hook:$(CHART_VERSION)=$(BIN)/taowa-hook \
 	  ghcr.io/taowa/eni-exec:$(CHART_VERSION)=$(BIN)/eni-exec \
 	  ghcr.io/taowa/taowa-eni-agent:$(CHART_VERSION)=$(BIN)/taowa-eni-agent:0 \
-	  ghcr.io/taowa/taowa:$(CHART_VERSION)=$(BIN)/taowa
+	  ghcr.io/taowa/taowa:$(CHART_VERSION)=$(BIN)/taowa \
+	  ghcr.io/taowa/taowa-operator:$(CHART_VERSION)=$(BIN)/taowa-operator
 
 # Every supported minor for real: its binaries against the version table, then a tenant master of
 # each version installed and serving. The list comes from the table (taowa-versions). Cold, this

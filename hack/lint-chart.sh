@@ -137,7 +137,7 @@ for chart in "${charts[@]}"; do
   rendered=()
   for helm in "$helm3" "$helm4"; do
     for v in "${values[@]}"; do
-      args=(template tenant-a "$chart" --namespace tenants)
+      args=(template tenant-a "$chart" --namespace tenants --include-crds)
       [[ -z $v ]] || args+=(--values "$v")
       out=$tmp/$name-$(basename "$(dirname "$helm")")-$(basename "${v:-default-values.yaml}")
       if "$helm" "${args[@]}" >"$out" 2>"$tmp/out"; then

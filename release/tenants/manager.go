@@ -40,6 +40,8 @@ type Config struct {
 	// ChartPath is the chart directory; empty means FindChart from the working directory, when
 	// a change first needs the chart.
 	ChartPath string
+	// LoadChart, when set, returns the chart instead (e.g. charts.TenantMaster, the embedded one).
+	LoadChart func() (*chart.Chart, error)
 	// Progress receives one line per step of a change; nil discards them.
 	Progress io.Writer
 }
@@ -48,6 +50,7 @@ type Config struct {
 type Manager struct {
 	cluster   Cluster
 	chartPath string
+	chart     func() (*chart.Chart, error)
 	progress  *lineWriter
 }
 
@@ -60,7 +63,11 @@ func New(c Config) (*Manager, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
-	return &Manager{cluster: c.Cluster, chartPath: c.ChartPath, progress: &lineWriter{w: progress}}, nil
+	m := &Manager{cluster: c.Cluster, chartPath: c.ChartPath, chart: c.LoadChart, progress: &lineWriter{w: progress}}
+	if m.chart == nil {
+		m.chart = func() (*chart.Chart, error) { return loadChart(m.chartPath) }
+	}
+	return m, nil
 }
 
 // FindChart returns charts/tenant-master in dir or the nearest parent that has it, so that the
@@ -79,7 +86,16 @@ func FindChart(dir string) (string, error) {
 
 // loadChart loads the chart afresh for every change: reading a directory is cheap, and a
 // long-lived Manager then follows edits of the chart.
-func (m *Manager) loadChart() (*chart.Chart, error) { return loadChart(m.chartPath) }
+func (m *Manager) loadChart() (*chart.Chart, error) {
+	ch, err := m.chart()
+	if err != nil {
+		return nil, err
+	}
+	if ch.Name() != ChartName {
+		return nil, fmt.Errorf("chart is %q, not %s", ch.Name(), ChartName)
+	}
+	return ch, nil
+}
 
 // loadChart loads the chart at path, or FindChart's from the working directory when path is
 // empty, and refuses any chart but tenant-master.

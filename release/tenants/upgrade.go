@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 
@@ -147,12 +148,7 @@ func (m *Manager) Upgrade(ctx context.Context, name string, opts UpgradeOptions)
 		if err != nil {
 			return fail(err) // only at the first step: nothing changed yet
 		}
-		upgrade := action.NewUpgrade(cfg)
-		upgrade.Namespace = opts.Namespace
-		upgrade.ReuseValues = true
-		upgrade.Wait, upgrade.Timeout, upgrade.Atomic = opts.Wait, opts.Timeout, opts.Atomic
-		upgrade.PostRenderer = PostRenderer{}
-		rel, err := upgrade.RunWithContext(ctx, name, ch, values)
+		rel, err := runUpgrade(ctx, cfg, ch, name, opts.Namespace, values, true, opts.Rollout)
 		if err != nil {
 			stepErr := &StepError{Name: name, Namespace: opts.Namespace, Step: i + 1, Steps: len(steps), From: previous, To: target, Err: err}
 			describeFailure(cfg, stepErr, previousRevision)
@@ -162,6 +158,17 @@ func (m *Manager) Upgrade(ctx context.Context, name string, opts UpgradeOptions)
 		previous, previousRevision = target, rel.Version
 	}
 	return result, nil
+}
+
+// runUpgrade is one helm upgrade of the release name to ch with values, rendered by the taowa
+// post-renderer. reuse merges values over the deployed revision's; otherwise they replace them.
+func runUpgrade(ctx context.Context, cfg *action.Configuration, ch *chart.Chart, name, namespace string, values map[string]any, reuse bool, r Rollout) (*release.Release, error) {
+	upgrade := action.NewUpgrade(cfg)
+	upgrade.Namespace = namespace
+	upgrade.ReuseValues, upgrade.ResetValues = reuse, !reuse
+	upgrade.Wait, upgrade.Timeout, upgrade.Atomic = r.Wait, r.Timeout, r.Atomic
+	upgrade.PostRenderer = PostRenderer{}
+	return upgrade.RunWithContext(ctx, name, ch, values)
 }
 
 // describeFailure reads from the release's history what a failed step left behind.

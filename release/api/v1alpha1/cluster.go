@@ -1,0 +1,152 @@
+// Package v1alpha1 is the taowa.io/v1alpha1 API: the Cluster, one tenant master that the taowa
+// operator keeps as a Helm release of charts/tenant-master. The CRD that serves it is
+// charts/taowa-operator/crds/clusters.taowa.io.yaml; a test keeps the two in step.
+//
+// The types are plain structs read from and written to the dynamic client's unstructured
+// objects (runtime.DefaultUnstructuredConverter), so they need no generated deep-copy code.
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// GroupVersion is the API group and version of Cluster.
+var GroupVersion = schema.GroupVersion{Group: "taowa.io", Version: "v1alpha1"}
+
+// Resource is the Cluster resource, as the dynamic client names it.
+var Resource = GroupVersion.WithResource("clusters")
+
+// Kind is the Cluster kind.
+const Kind = "Cluster"
+
+// Cluster is a tenant master: its spec is what the tenant should run, its status what runs.
+type Cluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ClusterSpec   `json:"spec"`
+	Status ClusterStatus `json:"status,omitempty"`
+}
+
+// ClusterSpec is the tenant master as it should be. Unset fields take the chart's defaults.
+type ClusterSpec struct {
+	// KubernetesVersion is X.Y.Z of a supported minor. A change of several minors is walked one
+	// minor at a time; going back is refused (roll the release back instead).
+	KubernetesVersion string `json:"kubernetesVersion"`
+	// ImageRegistry holds the Kubernetes and etcd images (a mirror, air-gapped).
+	ImageRegistry string `json:"imageRegistry,omitempty"`
+	// Master is the control plane's components.
+	Master MasterSpec `json:"master,omitempty"`
+	// Etcd is the tenant's etcd.
+	Etcd EtcdSpec `json:"etcd,omitempty"`
+	// Network is the tenant's address ranges and its VPC.
+	Network NetworkSpec `json:"network,omitempty"`
+	// Certificates are the validity and renewal of the tenant's PKI.
+	Certificates CertificatesSpec `json:"certificates,omitempty"`
+	// DeletionPolicy says what deleting the Cluster removes, after a final etcd snapshot:
+	// Delete (the default) everything but the snapshot volume, which keeps the final snapshot;
+	// Retain keeps what helm uninstall keeps (PKI Secrets, etcd volumes), so that a new Cluster
+	// of the same name resumes the same tenant.
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// DeletionPolicy is what deleting a Cluster removes.
+type DeletionPolicy string
+
+const (
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+)
+
+// MasterSpec is the control plane's components.
+type MasterSpec struct {
+	APIServer         ComponentSpec `json:"apiserver,omitempty"`
+	ControllerManager ComponentSpec `json:"controllerManager,omitempty"`
+	Scheduler         ComponentSpec `json:"scheduler,omitempty"`
+}
+
+// ComponentSpec is one control-plane component.
+type ComponentSpec struct {
+	Replicas  *int32                       `json:"replicas,omitempty"`
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+	// ExtraArgs are extra flags, name without dashes to value; a flag the tenant's version does
+	// not know is refused.
+	ExtraArgs map[string]string `json:"extraArgs,omitempty"`
+}
+
+// EtcdSpec is the tenant's etcd.
+type EtcdSpec struct {
+	// Replicas is 1 or 3.
+	Replicas  *int32                       `json:"replicas,omitempty"`
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+	Storage   StorageSpec                  `json:"storage,omitempty"`
+	Snapshots SnapshotsSpec                `json:"snapshots,omitempty"`
+}
+
+// StorageSpec is a volume claim's size and class.
+type StorageSpec struct {
+	Size             string `json:"size,omitempty"`
+	StorageClassName string `json:"storageClassName,omitempty"`
+}
+
+// SnapshotsSpec is when etcd snapshots are taken and how many are kept.
+type SnapshotsSpec struct {
+	// Schedule is a cron schedule of scheduled snapshots; "" keeps the chart's.
+	Schedule string `json:"schedule,omitempty"`
+	// Retain is how many snapshots of each series are kept.
+	Retain *int32 `json:"retain,omitempty"`
+}
+
+// NetworkSpec is the tenant's address ranges and its VPC.
+type NetworkSpec struct {
+	ServiceCIDR string `json:"serviceCIDR,omitempty"`
+	PodCIDR     string `json:"podCIDR,omitempty"`
+	// ENI puts the apiservers in the tenant's VPC: each takes an ENI of the subnet as its second NIC.
+	ENI *ENISpec `json:"eni,omitempty"`
+}
+
+// ENISpec is the tenant's VPC and subnet.
+type ENISpec struct {
+	VPCID    string `json:"vpcID"`
+	SubnetID string `json:"subnetID"`
+}
+
+// CertificatesSpec is the validity and renewal of the tenant's PKI (Go durations).
+type CertificatesSpec struct {
+	CAValidity  string `json:"caValidity,omitempty"`
+	Validity    string `json:"validity,omitempty"`
+	RenewBefore string `json:"renewBefore,omitempty"`
+}
+
+// ClusterStatus is what the tenant master runs, as the operator last saw it.
+type ClusterStatus struct {
+	// ObservedGeneration is the spec generation the operator last acted on.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// KubernetesVersion is the version the deployed release runs; during a walk across minors it
+	// moves one minor at a time.
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+	// Revision is the Helm release's latest revision.
+	Revision int `json:"revision,omitempty"`
+	// Endpoint is the tenant apiserver's URL in the meta cluster.
+	Endpoint string `json:"endpoint,omitempty"`
+	// KubeconfigSecret holds the tenant's admin kubeconfig (key "kubeconfig").
+	KubeconfigSecret string `json:"kubeconfigSecret,omitempty"`
+	// Conditions: Ready, Progressing, Degraded.
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Condition types of a Cluster.
+const (
+	// ConditionReady: the tenant's apiserver serves, at Status.KubernetesVersion.
+	ConditionReady = "Ready"
+	// ConditionProgressing: the operator is installing, upgrading or deleting the release.
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded: the last change failed (and was rolled back) or is refused; the message
+	// says why and what to do.
+	ConditionDegraded = "Degraded"
+)
+
+// Finalizer holds a Cluster until its final snapshot is taken and its release removed.
+const Finalizer = "taowa.io/release"

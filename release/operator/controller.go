@@ -1,0 +1,134 @@
+package operator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/taowa/taowa/release/api/v1alpha1"
+)
+
+// Controller feeds the Reconciler from an informer on Clusters through a rate-limited queue:
+// one Cluster is reconciled by one worker at a time, different Clusters in parallel.
+type Controller struct {
+	Reconciler *Reconciler
+	Dynamic    dynamic.Interface
+	// Namespace limits the Clusters watched; "" watches every namespace.
+	Namespace string
+	Workers   int
+	// Resync brings every Cluster back to the queue this often, to refresh its status.
+	Resync  time.Duration
+	Metrics *Metrics
+	Log     *slog.Logger
+}
+
+// Run reconciles Clusters until ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.Dynamic, c.Resync, c.Namespace, nil)
+	informer := factory.ForResource(v1alpha1.Resource)
+	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
+		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "clusters"})
+	defer queue.ShutDown()
+
+	enqueue := func(obj any) {
+		if name, err := cache.DeletionHandlingObjectToName(obj); err == nil {
+			queue.Add(name)
+		}
+	}
+	_, err := informer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue,
+		UpdateFunc: func(oldObj, newObj any) {
+			// The operator's own status writes change neither generation nor deletion: skip
+			// them. A resync (same resourceVersion) refreshes the status.
+			o, n := oldObj.(*unstructured.Unstructured), newObj.(*unstructured.Unstructured)
+			if o.GetResourceVersion() == n.GetResourceVersion() || o.GetGeneration() != n.GetGeneration() ||
+				n.GetDeletionTimestamp() != nil || len(o.GetFinalizers()) != len(n.GetFinalizers()) {
+				enqueue(newObj)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("watch Clusters: %w", err)
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), informer.Informer().HasSynced) {
+		return fmt.Errorf("watch Clusters: %w", ctx.Err())
+	}
+	c.Log.Info("watching Clusters", "namespace", c.Namespace, "workers", c.Workers)
+
+	var wg sync.WaitGroup
+	for range max(c.Workers, 1) {
+		wg.Go(func() {
+			for c.next(ctx, queue, informer.Lister()) {
+			}
+		})
+	}
+	<-ctx.Done()
+	queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+// next reconciles the next Cluster of the queue; false when the queue is shut down.
+func (c *Controller) next(ctx context.Context, queue workqueue.TypedRateLimitingInterface[cache.ObjectName], lister cache.GenericLister) bool {
+	name, shutdown := queue.Get()
+	if shutdown {
+		return false
+	}
+	defer queue.Done(name)
+	obj, err := lister.ByNamespace(name.Namespace).Get(name.Name)
+	if apierrors.IsNotFound(err) {
+		queue.Forget(name)
+		return true
+	}
+	cluster, err := fromUnstructured(obj, err)
+	if err != nil {
+		c.Log.Error("read Cluster", "cluster", name, "error", err)
+		queue.Forget(name)
+		return true
+	}
+	start := time.Now()
+	result, err := c.Reconciler.Reconcile(ctx, cluster)
+	c.Metrics.observe(start, err)
+	switch {
+	case err != nil:
+		c.Log.Error("reconcile", "cluster", name, "error", err)
+		queue.AddRateLimited(name)
+	case result.Requeue:
+		queue.Forget(name)
+		queue.Add(name)
+	case result.RequeueAfter > 0:
+		queue.Forget(name)
+		queue.AddAfter(name, result.RequeueAfter)
+	default:
+		queue.Forget(name)
+	}
+	return true
+}
+
+// fromUnstructured returns the informer's object as a Cluster of the caller's own.
+func fromUnstructured(obj runtime.Object, err error) (*v1alpha1.Cluster, error) {
+	if err != nil {
+		return nil, err
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil, fmt.Errorf("unexpected %T in the Cluster informer", obj)
+	}
+	var cluster v1alpha1.Cluster
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &cluster); err != nil {
+		return nil, fmt.Errorf("Cluster %s/%s: %w", u.GetNamespace(), u.GetName(), err)
+	}
+	return &cluster, nil
+}

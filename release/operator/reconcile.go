@@ -1,0 +1,298 @@
+// Package operator reconciles taowa.io/v1alpha1 Clusters into Helm releases of
+// charts/tenant-master through package tenants: the same Helm actions and in-process
+// post-renderer as the taowa command, so an upgrade the operator makes walks one minor at a time
+// through the same gates as the chart's hooks.
+package operator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"helm.sh/helm/v3/pkg/storage/driver"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/taowa/taowa/release/api/v1alpha1"
+	"github.com/taowa/taowa/release/tenants"
+	"github.com/taowa/taowa/versions"
+)
+
+// Reconciler brings one Cluster at a time towards its spec.
+type Reconciler struct {
+	Tenants *tenants.Manager
+	Kube    kubernetes.Interface
+	// Clusters is the dynamic client of the Cluster resource.
+	Clusters dynamic.NamespaceableResourceInterface
+	Events   record.EventRecorder
+	// Rollout bounds and waits each Helm operation; Atomic makes a failed one roll back.
+	Rollout tenants.Rollout
+}
+
+// Result says when to look at a Cluster again.
+type Result struct {
+	// Requeue: more steps are due (a walk across minors) or the operator waits for something.
+	Requeue      bool
+	RequeueAfter time.Duration
+}
+
+// Reasons of the Cluster's conditions.
+const (
+	ReasonInstalling       = "Installing"
+	ReasonUpgrading        = "Upgrading"
+	ReasonApplied          = "Applied"
+	ReasonInvalidSpec      = "InvalidSpec"
+	ReasonRefused          = "Refused"
+	ReasonInstallFailed    = "InstallFailed"
+	ReasonUpgradeFailed    = "UpgradeFailed"
+	ReasonOperationPending = "OperationPending"
+	ReasonDeleting         = "Deleting"
+	ReasonDeleteFailed     = "DeleteFailed"
+	ReasonServing          = "Serving"
+	ReasonNotServing       = "NotServing"
+	ReasonNoRelease        = "NoRelease"
+)
+
+// Reconcile takes one step: add the finalizer, install, one helm upgrade (one minor at most),
+// or the deletion; then writes what runs into the status.
+func (r *Reconciler) Reconcile(ctx context.Context, c *v1alpha1.Cluster) (Result, error) {
+	if c.DeletionTimestamp != nil {
+		return r.delete(ctx, c)
+	}
+	if !slices.Contains(c.Finalizers, v1alpha1.Finalizer) {
+		// The update that adds it brings the Cluster back through the queue.
+		return Result{}, r.setFinalizers(ctx, c, append(slices.Clone(c.Finalizers), v1alpha1.Finalizer))
+	}
+	status := &c.Status // c is the caller's own copy, converted from the informer's object
+	result, err := r.apply(ctx, c, status)
+	if statusErr := r.observe(ctx, c, status); statusErr != nil {
+		return result, errors.Join(err, statusErr)
+	}
+	return result, err
+}
+
+// apply makes one change towards the spec and records its outcome in status's conditions.
+func (r *Reconciler) apply(ctx context.Context, c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus) (Result, error) {
+	degraded := meta.FindStatusCondition(status.Conditions, v1alpha1.ConditionDegraded)
+	if degraded != nil && degraded.Status == metav1.ConditionTrue && degraded.ObservedGeneration == c.Generation &&
+		degraded.Reason != ReasonOperationPending {
+		// A failed or refused change is not retried until the spec changes: each try of a
+		// failing upgrade is an etcd snapshot, a rollout and a rollback.
+		return Result{}, nil
+	}
+	fail := func(reason string, err error) {
+		r.setCondition(c, status, v1alpha1.ConditionDegraded, metav1.ConditionTrue, reason, err.Error())
+		r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionFalse, reason, "no change in progress")
+		r.Events.Event(reference(c), corev1.EventTypeWarning, reason, err.Error())
+	}
+	version, err := versions.Parse(c.Spec.KubernetesVersion)
+	if err != nil {
+		fail(ReasonInvalidSpec, fmt.Errorf("spec.kubernetesVersion: %w", err))
+		return Result{}, nil
+	}
+	values, err := ChartValues(c.Spec)
+	if err != nil {
+		fail(ReasonInvalidSpec, err)
+		return Result{}, nil
+	}
+	res, err := r.Tenants.Apply(ctx, c.Name, tenants.ApplyOptions{
+		Namespace: c.Namespace, KubernetesVersion: version, Values: values, Rollout: r.Rollout,
+		Starting: func(action tenants.ApplyAction, from, to versions.Version) {
+			reason, message := ReasonUpgrading, fmt.Sprintf("upgrading Kubernetes %s -> %s", from, to)
+			if from == to {
+				message = fmt.Sprintf("applying the spec at Kubernetes %s", to)
+			}
+			if action == tenants.ApplyInstalled {
+				reason, message = ReasonInstalling, fmt.Sprintf("installing Kubernetes %s", to)
+			}
+			r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionTrue, reason, message)
+			r.Events.Event(reference(c), corev1.EventTypeNormal, reason, message)
+			// Written at once: the change takes minutes. A failure here shows in the next write.
+			_ = r.writeStatus(ctx, c, status)
+		},
+	})
+	var stepErr *tenants.StepError
+	switch {
+	case errors.Is(err, tenants.ErrOperationPending):
+		fail(ReasonOperationPending, err)
+		return Result{RequeueAfter: time.Minute}, nil
+	case errors.As(err, &stepErr):
+		fail(ReasonUpgradeFailed, err)
+		return Result{}, nil
+	case err != nil && !hasRelease(ctx, r.Tenants, c):
+		fail(ReasonInstallFailed, err)
+		return Result{}, nil
+	case err != nil:
+		// The version table or the chart refused the spec before anything changed.
+		fail(ReasonRefused, err)
+		return Result{}, nil
+	}
+	r.setCondition(c, status, v1alpha1.ConditionDegraded, metav1.ConditionFalse, ReasonApplied, "the last change succeeded")
+	if res.Remaining > 0 {
+		message := fmt.Sprintf("at Kubernetes %s, %d more minor(s) to %s", res.Release.KubernetesVersion, res.Remaining, version)
+		r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonUpgrading, message)
+		return Result{Requeue: true}, nil
+	}
+	r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonApplied,
+		fmt.Sprintf("revision %d deploys the spec", res.Release.Revision))
+	if res.Action != tenants.ApplyUnchanged {
+		r.Events.Event(reference(c), corev1.EventTypeNormal, ReasonApplied,
+			fmt.Sprintf("revision %d runs Kubernetes %s", res.Release.Revision, res.Release.KubernetesVersion))
+	}
+	return Result{}, nil
+}
+
+func hasRelease(ctx context.Context, m *tenants.Manager, c *v1alpha1.Cluster) bool {
+	_, err := m.Status(ctx, c.Namespace, c.Name)
+	return !errors.Is(err, driver.ErrReleaseNotFound)
+}
+
+// observe writes into status what the release and the apiserver Deployment show, and saves it.
+func (r *Reconciler) observe(ctx context.Context, c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus) error {
+	if done := meta.FindStatusCondition(status.Conditions, v1alpha1.ConditionProgressing); done == nil || done.Status == metav1.ConditionFalse {
+		status.ObservedGeneration = c.Generation
+	}
+	info, err := r.Tenants.Status(ctx, c.Namespace, c.Name)
+	switch {
+	case errors.Is(err, driver.ErrReleaseNotFound):
+		status.Revision, status.KubernetesVersion, status.Endpoint, status.KubeconfigSecret = 0, "", "", ""
+		r.setCondition(c, status, v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonNoRelease, "the release is not installed")
+		return r.writeStatus(ctx, c, status)
+	case err != nil:
+		return err
+	}
+	status.Revision = info.Revision
+	if info.Status == "deployed" {
+		status.KubernetesVersion = info.KubernetesVersion
+	}
+	if svc, err := r.Kube.CoreV1().Services(c.Namespace).Get(ctx, c.Name+"-apiserver", metav1.GetOptions{}); err == nil && len(svc.Spec.Ports) > 0 {
+		status.Endpoint = fmt.Sprintf("https://%s.%s.svc:%d", svc.Name, svc.Namespace, svc.Spec.Ports[0].Port)
+	} else if !apierrors.IsNotFound(err) && err != nil {
+		return fmt.Errorf("apiserver Service: %w", err)
+	}
+	if _, err := r.Kube.CoreV1().Secrets(c.Namespace).Get(ctx, c.Name+"-admin-kubeconfig", metav1.GetOptions{}); err == nil {
+		status.KubeconfigSecret = c.Name + "-admin-kubeconfig"
+	}
+	ready, message := r.serving(ctx, c)
+	reason := ReasonServing
+	if !ready {
+		reason = ReasonNotServing
+	}
+	r.setCondition(c, status, v1alpha1.ConditionReady, conditionStatus(ready), reason, message)
+	return r.writeStatus(ctx, c, status)
+}
+
+// serving says whether an apiserver of the tenant is available, by its Deployment (whose
+// readiness probe is the apiserver's /readyz).
+func (r *Reconciler) serving(ctx context.Context, c *v1alpha1.Cluster) (bool, string) {
+	d, err := r.Kube.AppsV1().Deployments(c.Namespace).Get(ctx, c.Name+"-apiserver", metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Sprintf("apiserver Deployment: %v", err)
+	}
+	if d.Status.AvailableReplicas == 0 {
+		return false, fmt.Sprintf("no apiserver available (0 of %d)", d.Status.Replicas)
+	}
+	return true, fmt.Sprintf("%d of %d apiservers available", d.Status.AvailableReplicas, d.Status.Replicas)
+}
+
+// delete removes the release (whose pre-delete hook takes the final etcd snapshot), then by the
+// deletion policy the data uninstall keeps, then the finalizer.
+func (r *Reconciler) delete(ctx context.Context, c *v1alpha1.Cluster) (Result, error) {
+	if !slices.Contains(c.Finalizers, v1alpha1.Finalizer) {
+		return Result{}, nil
+	}
+	status := &c.Status // c is the caller's own copy, converted from the informer's object
+	if hasRelease(ctx, r.Tenants, c) {
+		message := "final etcd snapshot, then uninstall"
+		r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonDeleting, message)
+		r.Events.Event(reference(c), corev1.EventTypeNormal, ReasonDeleting, message)
+		if err := r.writeStatus(ctx, c, status); err != nil {
+			return Result{}, err
+		}
+		if err := r.Tenants.Uninstall(ctx, c.Namespace, c.Name, tenants.Rollout{Wait: true, Timeout: r.Rollout.Timeout}); err != nil {
+			err = fmt.Errorf("%w (the hook Job %s-etcd-snapshot-final has the snapshot's log; to delete without a final snapshot, helm uninstall --no-hooks %s -n %s)",
+				err, c.Name, c.Name, c.Namespace)
+			r.setCondition(c, status, v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonDeleteFailed, err.Error())
+			r.Events.Event(reference(c), corev1.EventTypeWarning, ReasonDeleteFailed, err.Error())
+			return Result{}, errors.Join(err, r.writeStatus(ctx, c, status))
+		}
+	}
+	if c.Spec.DeletionPolicy != v1alpha1.DeletionPolicyRetain {
+		if err := r.deleteData(ctx, c); err != nil {
+			return Result{}, err
+		}
+	}
+	r.Events.Event(reference(c), corev1.EventTypeNormal, "Deleted", "release uninstalled after its final snapshot")
+	return Result{}, r.setFinalizers(ctx, c, slices.DeleteFunc(slices.Clone(c.Finalizers), func(f string) bool { return f == v1alpha1.Finalizer }))
+}
+
+// deleteData deletes what helm uninstall keeps, but the snapshot volume with the final snapshot:
+// the PKI Secrets, etcd's volumes, and hook Jobs a failure left for their logs.
+func (r *Reconciler) deleteData(ctx context.Context, c *v1alpha1.Cluster) error {
+	background := metav1.DeletePropagationBackground
+	options := metav1.DeleteOptions{PropagationPolicy: &background}
+	instance := "app.kubernetes.io/instance=" + c.Name
+	if err := r.Kube.CoreV1().Secrets(c.Namespace).DeleteCollection(ctx, options, metav1.ListOptions{LabelSelector: "taowa.io/release=" + c.Name}); err != nil {
+		return fmt.Errorf("delete the PKI Secrets of %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	if err := r.Kube.CoreV1().PersistentVolumeClaims(c.Namespace).DeleteCollection(ctx, options, metav1.ListOptions{LabelSelector: instance + ",app.kubernetes.io/component=etcd"}); err != nil {
+		return fmt.Errorf("delete the etcd volumes of %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	if err := r.Kube.BatchV1().Jobs(c.Namespace).DeleteCollection(ctx, options, metav1.ListOptions{LabelSelector: instance}); err != nil {
+		return fmt.Errorf("delete the hook Jobs of %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	return nil
+}
+
+func (r *Reconciler) setCondition(c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus, kind string, s metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type: kind, Status: s, Reason: reason, Message: message, ObservedGeneration: c.Generation,
+	})
+}
+
+func conditionStatus(b bool) metav1.ConditionStatus {
+	if b {
+		return metav1.ConditionTrue
+	}
+	return metav1.ConditionFalse
+}
+
+// writeStatus replaces the Cluster's status through the status subresource.
+func (r *Reconciler) writeStatus(ctx context.Context, c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus) error {
+	patch, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return err
+	}
+	if _, err := r.Clusters.Namespace(c.Namespace).Patch(ctx, c.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+		return fmt.Errorf("status of Cluster %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	return nil
+}
+
+// setFinalizers writes the Cluster's finalizers, if it has not changed since it was read.
+func (r *Reconciler) setFinalizers(ctx context.Context, c *v1alpha1.Cluster, finalizers []string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"finalizers": finalizers, "resourceVersion": c.ResourceVersion}})
+	if err != nil {
+		return err
+	}
+	if _, err := r.Clusters.Namespace(c.Namespace).Patch(ctx, c.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("finalizers of Cluster %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	return nil
+}
+
+func reference(c *v1alpha1.Cluster) *corev1.ObjectReference {
+	return &corev1.ObjectReference{
+		APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind,
+		Namespace: c.Namespace, Name: c.Name, UID: c.UID, ResourceVersion: c.ResourceVersion,
+	}
+}
