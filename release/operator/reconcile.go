@@ -238,19 +238,51 @@ func (r *Reconciler) delete(ctx context.Context, c *v1alpha1.Cluster) (Result, e
 // deleteData deletes what helm uninstall keeps, but the snapshot volume with the final snapshot:
 // the PKI Secrets, etcd's volumes, and hook Jobs a failure left for their logs.
 func (r *Reconciler) deleteData(ctx context.Context, c *v1alpha1.Cluster) error {
+	fail := func(what string, err error) error {
+		return fmt.Errorf("delete the %s of Cluster %s/%s: %w", what, c.Namespace, c.Name, err)
+	}
 	background := metav1.DeletePropagationBackground
-	options := metav1.DeleteOptions{PropagationPolicy: &background}
+	del := metav1.DeleteOptions{PropagationPolicy: &background}
 	instance := "app.kubernetes.io/instance=" + c.Name
-	if err := r.Kube.CoreV1().Secrets(c.Namespace).DeleteCollection(ctx, options, metav1.ListOptions{LabelSelector: "taowa.io/release=" + c.Name}); err != nil {
-		return fmt.Errorf("delete the PKI Secrets of %s/%s: %w", c.Namespace, c.Name, err)
+
+	secrets := r.Kube.CoreV1().Secrets(c.Namespace)
+	secretList, err := secrets.List(ctx, metav1.ListOptions{LabelSelector: "taowa.io/release=" + c.Name})
+	if err != nil {
+		return fail("PKI Secrets", err)
 	}
-	if err := r.Kube.CoreV1().PersistentVolumeClaims(c.Namespace).DeleteCollection(ctx, options, metav1.ListOptions{LabelSelector: instance + ",app.kubernetes.io/component=etcd"}); err != nil {
-		return fmt.Errorf("delete the etcd volumes of %s/%s: %w", c.Namespace, c.Name, err)
+	for _, s := range secretList.Items {
+		if err := secrets.Delete(ctx, s.Name, del); ignoreNotFound(err) != nil {
+			return fail("PKI Secrets", err)
+		}
 	}
-	if err := r.Kube.BatchV1().Jobs(c.Namespace).DeleteCollection(ctx, options, metav1.ListOptions{LabelSelector: instance}); err != nil {
-		return fmt.Errorf("delete the hook Jobs of %s/%s: %w", c.Namespace, c.Name, err)
+	claims := r.Kube.CoreV1().PersistentVolumeClaims(c.Namespace)
+	claimList, err := claims.List(ctx, metav1.ListOptions{LabelSelector: instance + ",app.kubernetes.io/component=etcd"})
+	if err != nil {
+		return fail("etcd volumes", err)
+	}
+	for _, p := range claimList.Items {
+		if err := claims.Delete(ctx, p.Name, del); ignoreNotFound(err) != nil {
+			return fail("etcd volumes", err)
+		}
+	}
+	jobs := r.Kube.BatchV1().Jobs(c.Namespace)
+	jobList, err := jobs.List(ctx, metav1.ListOptions{LabelSelector: instance})
+	if err != nil {
+		return fail("hook Jobs", err)
+	}
+	for _, j := range jobList.Items {
+		if err := jobs.Delete(ctx, j.Name, del); ignoreNotFound(err) != nil {
+			return fail("hook Jobs", err)
+		}
 	}
 	return nil
+}
+
+func ignoreNotFound(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 func (r *Reconciler) setCondition(c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus, kind string, s metav1.ConditionStatus, reason, message string) {

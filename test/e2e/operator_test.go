@@ -1,0 +1,229 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/taowa/taowa/release/api/v1alpha1"
+)
+
+// TestOperator installs charts/taowa-operator and drives one tenant through a Cluster object:
+// created at 1.35, Ready with its endpoint in status; moved to 1.37, which the operator walks
+// through 1.36; a change whose apiserver never gets ready, rolled back and reported; deleted,
+// after a final snapshot, leaving only the snapshot volume.
+func TestOperator(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	root := repoRoot()
+	h := helmFor(t, 3)
+	operatorNS := testNamespace(ctx, t, "e2e-operator")
+	ns := testNamespace(ctx, t, "e2e-cluster")
+	clusters := clusterClient(t).Namespace(ns)
+	t.Cleanup(func() { cleanUpOperator(t, h, operatorNS, ns) })
+
+	// A Helm operation of the operator that takes longer than this fails and is rolled back.
+	h.run(ctx, t, "install", "taowa-operator", filepath.Join(root, "charts", "taowa-operator"), "-n", operatorNS,
+		"--set", "watchNamespace="+ns, "--set", "timeout=3m", "--set", "resync=10s", "--wait", "--timeout", "2m")
+
+	tn := tenant{release: "tc", namespace: ns, version: "1.35.4"}
+	kubectlStdin(t, []byte(`apiVersion: taowa.io/v1alpha1
+kind: Cluster
+metadata: {name: tc}
+spec:
+  kubernetesVersion: "1.35.4"
+  master:
+    apiserver: {replicas: 1}
+  deletionPolicy: Delete
+`), "apply", "-n", ns, "-f", "-")
+
+	c := waitCluster(ctx, t, clusters, "Ready at 1.35.4", func(c *v1alpha1.Cluster) bool {
+		return c.Status.KubernetesVersion == "1.35.4" && conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	})
+	assert.Equal(t, fmt.Sprintf("https://tc-apiserver.%s.svc:6443", ns), c.Status.Endpoint)
+	assert.Equal(t, "tc-admin-kubeconfig", c.Status.KubeconfigSecret)
+	assert.Contains(t, c.Finalizers, v1alpha1.Finalizer)
+	requireServes(ctx, t, tn, "1.35.4")
+	table := kubectl(t, "get", "clusters", "-n", ns)
+	assert.Regexp(t, `tc\s+1\.35\.4\s+1\.35\.4\s+True\s+Applied\s+1\s+https://tc-apiserver`, table)
+	writeObjects(ctx, t, tenantClient(ctx, t, tn))
+
+	// Two minors at once: the operator takes one helm upgrade per minor, and status follows.
+	patchCluster(ctx, t, clusters, `{"spec":{"kubernetesVersion":"1.37.2"}}`)
+	var seen []string
+	waitCluster(ctx, t, clusters, "the walk to 1.37.2", func(c *v1alpha1.Cluster) bool {
+		if v := c.Status.KubernetesVersion; len(seen) == 0 || seen[len(seen)-1] != v {
+			seen = append(seen, v)
+		}
+		return c.Status.KubernetesVersion == "1.37.2" && c.Status.ObservedGeneration == c.Generation &&
+			conditionIs(c, v1alpha1.ConditionProgressing, metav1.ConditionFalse) && conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	})
+	assert.Equal(t, []string{"1.35.4", "1.36.3", "1.37.2"}, seen, "status.kubernetesVersion during the walk")
+	assert.Equal(t, []string{"1.35.4", "1.36.3", "1.37.2"}, releaseVersions(ctx, t, h, tn), "helm history")
+	// The release is Helm's: Helm 4 reads what the operator's Helm 3 SDK wrote.
+	assert.Contains(t, helmFor(t, 4).run(ctx, t, "history", "tc", "-n", ns), "1.37.2")
+	requireServes(ctx, t, tn, "1.37.2")
+	waitComponentsAt(ctx, t, ns, "1.37.2")
+	assertObjects(ctx, t, tn)
+
+	// An apiserver flag value it cannot parse: the rollout never gets ready, Helm's atomic
+	// upgrade rolls back, the Cluster says so and the operator does not retry it.
+	patchCluster(ctx, t, clusters, `{"spec":{"master":{"apiserver":{"extraArgs":{"min-request-timeout":"not-a-number"}}}}}`)
+	c = waitCluster(ctx, t, clusters, "the failed change reported", func(c *v1alpha1.Cluster) bool {
+		return conditionIs(c, v1alpha1.ConditionDegraded, metav1.ConditionTrue)
+	})
+	degraded := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionDegraded)
+	assert.Equal(t, "UpgradeFailed", degraded.Reason)
+	assert.Contains(t, degraded.Message, "rolled back")
+	history := releaseStatuses(ctx, t, h, tn)
+	assert.Equal(t, []string{"superseded", "superseded", "superseded", "failed", "deployed"}, history, "helm history after the rollback")
+	requireServes(ctx, t, tn, "1.37.2")
+	time.Sleep(15 * time.Second) // a resync or two: a failed generation is not tried again
+	assert.Len(t, releaseStatuses(ctx, t, h, tn), 5, "the operator retried a failed change without a new spec")
+
+	patchCluster(ctx, t, clusters, `{"spec":{"master":{"apiserver":{"extraArgs":null}}}}`)
+	waitCluster(ctx, t, clusters, "the fixed spec applied", func(c *v1alpha1.Cluster) bool {
+		return c.Status.ObservedGeneration == c.Generation && conditionIs(c, v1alpha1.ConditionDegraded, metav1.ConditionFalse) &&
+			conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	})
+	// The spec is that of the deployed revision again (the rollback's): nothing to upgrade.
+	assert.Len(t, releaseStatuses(ctx, t, h, tn), 5)
+
+	// Deletion: the final snapshot, then nothing but the snapshot volume that holds it.
+	require.NoError(t, clusters.Delete(ctx, "tc", metav1.DeleteOptions{}))
+	waitUntil(ctx, t, "the Cluster is gone", func(ctx context.Context) (bool, error) {
+		_, err := clusters.Get(ctx, "tc", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	snapshots := listSnapshots(ctx, t, tn)
+	assert.True(t, slices.ContainsFunc(snapshots, func(s string) bool { return strings.HasPrefix(s, "final-") }),
+		"a final snapshot in %v", snapshots)
+	waitUntil(ctx, t, "the tenant's Pods are gone", func(ctx context.Context) (bool, error) {
+		pods, err := env.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=tc"})
+		return err == nil && len(pods.Items) == 0, err
+	})
+	secrets, err := env.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, secrets.Items, "Secrets left: PKI, kubeconfigs or Helm's release records")
+	claims, err := env.client.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, claims.Items, 1, "volume claims left")
+	assert.Equal(t, "tc-etcd-snapshots", claims.Items[0].Name)
+	jobs, err := env.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, jobs.Items, "hook Jobs left")
+}
+
+func clusterClient(t *testing.T) dynamic.NamespaceableResourceInterface {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", env.kubeconfig)
+	require.NoError(t, err)
+	client, err := dynamic.NewForConfig(cfg)
+	require.NoError(t, err)
+	return client.Resource(v1alpha1.Resource)
+}
+
+// waitCluster polls the Cluster tc until done says so, and returns it.
+func waitCluster(ctx context.Context, t *testing.T, clusters dynamic.ResourceInterface, what string, done func(*v1alpha1.Cluster) bool) *v1alpha1.Cluster {
+	t.Helper()
+	var c v1alpha1.Cluster
+	waitUntil(ctx, t, what, func(ctx context.Context) (bool, error) {
+		u, err := clusters.Get(ctx, "tc", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		c = v1alpha1.Cluster{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &c); err != nil {
+			return false, err
+		}
+		if done(&c) {
+			return true, nil
+		}
+		return false, fmt.Errorf("status %+v", c.Status)
+	})
+	return &c
+}
+
+func conditionIs(c *v1alpha1.Cluster, kind string, status metav1.ConditionStatus) bool {
+	cond := meta.FindStatusCondition(c.Status.Conditions, kind)
+	return cond != nil && cond.Status == status && cond.ObservedGeneration == c.Generation
+}
+
+func patchCluster(ctx context.Context, t *testing.T, clusters dynamic.ResourceInterface, patch string) {
+	t.Helper()
+	_, err := clusters.Patch(ctx, "tc", types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	require.NoError(t, err)
+}
+
+func releaseHistory(ctx context.Context, t *testing.T, h helm, tn tenant) []map[string]any {
+	t.Helper()
+	var history []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(h.run(ctx, t, "history", tn.release, "-n", tn.namespace, "-o", "json")), &history))
+	return history
+}
+
+// releaseVersions is the Kubernetes version of each revision (Helm's app_version is the chart's).
+func releaseVersions(ctx context.Context, t *testing.T, h helm, tn tenant) []string {
+	t.Helper()
+	var versions []string
+	for _, r := range releaseHistory(ctx, t, h, tn) {
+		values := h.run(ctx, t, "get", "values", tn.release, "-n", tn.namespace, "--revision", fmt.Sprint(r["revision"]), "-o", "json")
+		var v struct{ KubernetesVersion string }
+		require.NoError(t, json.Unmarshal([]byte(values), &v))
+		versions = append(versions, v.KubernetesVersion)
+	}
+	return versions
+}
+
+func releaseStatuses(ctx context.Context, t *testing.T, h helm, tn tenant) []string {
+	t.Helper()
+	var statuses []string
+	for _, r := range releaseHistory(ctx, t, h, tn) {
+		statuses = append(statuses, fmt.Sprint(r["status"]))
+	}
+	return statuses
+}
+
+// cleanUpOperator prints the operator's log when the test failed, then removes the operator and
+// its CRD, releasing any Cluster a failure left behind with its finalizer.
+func cleanUpOperator(t *testing.T, h helm, operatorNS, ns string) {
+	ctx := context.Background()
+	if t.Failed() {
+		out, _ := h.output(ctx, "status", "taowa-operator", "-n", operatorNS)
+		t.Logf("operator release:\n%s", out)
+		logs, err := exec.Command(env.kubectl, "--kubeconfig", env.kubeconfig, "-n", operatorNS, "logs", "deploy/taowa-operator", "--tail", "200").CombinedOutput()
+		t.Logf("operator log (%v):\n%s", err, logs)
+	}
+	out, err := h.output(ctx, "uninstall", "taowa-operator", "-n", operatorNS, "--wait")
+	if err != nil {
+		t.Logf("uninstall the operator: %v\n%s", err, out)
+	}
+	clusters := clusterClient(t).Namespace(ns)
+	if list, err := clusters.List(ctx, metav1.ListOptions{}); err == nil {
+		for _, c := range list.Items {
+			_, _ = clusters.Patch(ctx, c.GetName(), types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+			_, _ = h.output(ctx, "uninstall", c.GetName(), "-n", ns, "--no-hooks", "--wait")
+		}
+	}
+	if out, err := exec.Command(env.kubectl, "--kubeconfig", env.kubeconfig, "delete", "crd", "clusters.taowa.io", "--ignore-not-found").CombinedOutput(); err != nil {
+		t.Logf("delete the CRD: %v\n%s", err, out)
+	}
+}
