@@ -18,6 +18,7 @@ func newCreate(g *globals) *cobra.Command {
 		version         string
 		valueOpts       values.Options
 		createNamespace bool
+		operator        bool
 		rollout         tenants.Rollout
 	)
 	cmd := &cobra.Command{
@@ -34,6 +35,16 @@ func newCreate(g *globals) *cobra.Command {
 					return err
 				}
 				opts.KubernetesVersion = v
+			}
+			if operator {
+				if len(valueOpts.Values)+len(valueOpts.ValueFiles) > 0 || createNamespace {
+					return errors.New("--set, --values and --create-namespace do not go with --operator: a Cluster's spec has fields of its own (kubectl apply a Cluster to set them)")
+				}
+				k := opts.KubernetesVersion
+				if k == (versions.Version{}) {
+					k = versions.Default()
+				}
+				return createCluster(cmd.Context(), g, args[0], k, rollout)
 			}
 			// No getters: values come from files and flags, never from URLs.
 			vals, err := valueOpts.MergeValues(nil)
@@ -57,6 +68,7 @@ func newCreate(g *globals) *cobra.Command {
 	cmd.Flags().StringArrayVar(&valueOpts.Values, "set", nil, "a chart value, key=value (repeatable; as helm --set)")
 	cmd.Flags().StringArrayVarP(&valueOpts.ValueFiles, "values", "f", nil, "a YAML file of chart values (repeatable)")
 	cmd.Flags().BoolVar(&createNamespace, "create-namespace", false, "create the namespace if it does not exist")
+	cmd.Flags().BoolVar(&operator, "operator", false, "create a Cluster object for the taowa operator instead of installing the release here")
 	rolloutFlags(cmd, &rollout, "uninstall the release again if the install fails")
 	return cmd
 }
@@ -100,6 +112,20 @@ func newUpgrade(g *globals) *cobra.Command {
 			vals, err := valueOpts.MergeValues(nil)
 			if err != nil {
 				return fmt.Errorf("values: %w", err)
+			}
+			owner, objects, err := g.ownerCluster(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if owner != nil {
+				if len(vals) > 0 {
+					return fmt.Errorf("Cluster %s/%s owns this tenant master: change its spec instead of --set", owner.Namespace, owner.Name)
+				}
+				res, err := upgradeCluster(cmd.Context(), g, objects, owner, target, rollout)
+				if err != nil {
+					return err
+				}
+				return writeUpgrade(g, res)
 			}
 			res, err := m.Upgrade(cmd.Context(), args[0], tenants.UpgradeOptions{Namespace: g.releaseNamespace(), To: target, Values: vals, Rollout: rollout})
 			if err != nil {
@@ -285,6 +311,11 @@ func newRollback(g *globals) *cobra.Command {
 					return fmt.Errorf("revision %q: want a positive number", args[1])
 				}
 			}
+			if owner, _, err := g.ownerCluster(cmd.Context(), args[0]); err != nil {
+				return err
+			} else if owner != nil {
+				return fmt.Errorf("Cluster %s/%s owns this tenant master and would upgrade it again after a rollback: roll back with helm only after deleting the Cluster with deletionPolicy Retain", owner.Namespace, owner.Name)
+			}
 			m, err := g.manager()
 			if err != nil {
 				return err
@@ -341,6 +372,13 @@ func newDelete(g *globals) *cobra.Command {
 				return err
 			}
 			namespace := g.releaseNamespace()
+			owner, objects, err := g.ownerCluster(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if owner != nil {
+				return deleteCluster(cmd.Context(), g, objects, owner, rollout)
+			}
 			if err := m.Uninstall(cmd.Context(), namespace, args[0], rollout); err != nil {
 				return err
 			}

@@ -15,8 +15,14 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
+
+	"github.com/taowa/taowa/release/api/v1alpha1"
 )
 
 // Cluster is a tenants.Cluster for unit tests: Helm's real actions run against in-memory release
@@ -28,6 +34,7 @@ type Cluster struct {
 	releases  *driver.Memory
 	kube      *flakyKube
 	clientset *k8sfake.Clientset
+	objects   *dynamicfake.FakeDynamicClient
 }
 
 // NewCluster returns an empty cluster.
@@ -36,8 +43,14 @@ func NewCluster() *Cluster {
 		releases:  driver.NewMemory(),
 		kube:      &flakyKube{PrintingKubeClient: kubefake.PrintingKubeClient{Out: io.Discard}},
 		clientset: k8sfake.NewClientset(),
+		objects: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+			map[schema.GroupVersionResource]string{v1alpha1.Resource: v1alpha1.Kind + "List"}),
 	}
 }
+
+// ClusterObjects is the cluster's dynamic client, which serves taowa.io Cluster objects (and
+// nothing else: no operator acts on them).
+func (c *Cluster) ClusterObjects() dynamic.Interface { return c.objects }
 
 // ActionConfig implements tenants.Cluster.
 func (c *Cluster) ActionConfig(namespace string) (*action.Configuration, error) {
