@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
@@ -70,7 +71,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range max(c.Workers, 1) {
 		wg.Go(func() {
-			for c.next(ctx, queue, informer.Lister()) {
+			for c.next(ctx, queue) {
 			}
 		})
 	}
@@ -81,13 +82,16 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 // next reconciles the next Cluster of the queue; false when the queue is shut down.
-func (c *Controller) next(ctx context.Context, queue workqueue.TypedRateLimitingInterface[cache.ObjectName], lister cache.GenericLister) bool {
+func (c *Controller) next(ctx context.Context, queue workqueue.TypedRateLimitingInterface[cache.ObjectName]) bool {
 	name, shutdown := queue.Get()
 	if shutdown {
 		return false
 	}
 	defer queue.Done(name)
-	obj, err := lister.ByNamespace(name.Namespace).Get(name.Name)
+	// The informer only says which Cluster to look at: the object is read from the apiserver,
+	// because the cache may not have the status the last step wrote yet, and a step started from
+	// a stale status would write it back.
+	obj, err := c.Reconciler.Clusters.Namespace(name.Namespace).Get(ctx, name.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		queue.Forget(name)
 		return true
@@ -95,7 +99,7 @@ func (c *Controller) next(ctx context.Context, queue workqueue.TypedRateLimiting
 	cluster, err := fromUnstructured(obj, err)
 	if err != nil {
 		c.Log.Error("read Cluster", "cluster", name, "error", err)
-		queue.Forget(name)
+		queue.AddRateLimited(name)
 		return true
 	}
 	start := time.Now()

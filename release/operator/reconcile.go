@@ -298,15 +298,19 @@ func conditionStatus(b bool) metav1.ConditionStatus {
 	return metav1.ConditionFalse
 }
 
-// writeStatus replaces the Cluster's status through the status subresource.
+// writeStatus replaces the Cluster's status through the status subresource, and takes the
+// Cluster's new resourceVersion.
 func (r *Reconciler) writeStatus(ctx context.Context, c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus) error {
 	patch, err := json.Marshal(map[string]any{"status": status})
 	if err != nil {
 		return err
 	}
-	if _, err := r.Clusters.Namespace(c.Namespace).Patch(ctx, c.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+	updated, err := r.Clusters.Namespace(c.Namespace).Patch(ctx, c.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	if err != nil {
 		return fmt.Errorf("status of Cluster %s/%s: %w", c.Namespace, c.Name, err)
 	}
+	// The finalizer is written against this version.
+	c.ResourceVersion = updated.GetResourceVersion()
 	return nil
 }
 

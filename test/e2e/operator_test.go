@@ -66,20 +66,28 @@ spec:
 	assert.Regexp(t, `tc\s+1\.35\.4\s+1\.35\.4\s+True\s+Applied\s+1\s+https://tc-apiserver`, table)
 	writeObjects(ctx, t, tenantClient(ctx, t, tn))
 
-	// Two minors at once: the operator takes one helm upgrade per minor, and status follows.
-	patchCluster(ctx, t, clusters, `{"spec":{"kubernetesVersion":"1.37.2"}}`)
-	var seen []string
-	waitCluster(ctx, t, clusters, "the walk to 1.37.2", func(c *v1alpha1.Cluster) bool {
-		if v := c.Status.KubernetesVersion; len(seen) == 0 || seen[len(seen)-1] != v {
-			seen = append(seen, v)
+	// Two minors at once, through the CLI, which sets the Cluster's spec and follows the
+	// operator: one helm upgrade per minor, and status follows.
+	cli := taowaCLI{namespace: ns}
+	var upgrade struct {
+		From, To string
+		Steps    []struct {
+			From, To string
+			Revision int
 		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "upgrade", "tc", "--to", "1.37.2", "-o", "json")), &upgrade))
+	assert.Equal(t, "1.35.4", upgrade.From)
+	require.Len(t, upgrade.Steps, 2, "steps the CLI saw in the Cluster's status: %+v", upgrade.Steps)
+	assert.Equal(t, []string{"1.36.3", "1.37.2"}, []string{upgrade.Steps[0].To, upgrade.Steps[1].To})
+	assert.Equal(t, []string{"1.35.4", "1.36.3", "1.37.2"}, releaseVersions(ctx, t, h, tn), "helm history")
+	c = waitCluster(ctx, t, clusters, "the walk to 1.37.2 done", func(c *v1alpha1.Cluster) bool {
 		return c.Status.KubernetesVersion == "1.37.2" && c.Status.ObservedGeneration == c.Generation &&
 			conditionIs(c, v1alpha1.ConditionProgressing, metav1.ConditionFalse) && conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
 	})
-	assert.Equal(t, []string{"1.35.4", "1.36.3", "1.37.2"}, seen, "status.kubernetesVersion during the walk")
-	assert.Equal(t, []string{"1.35.4", "1.36.3", "1.37.2"}, releaseVersions(ctx, t, h, tn), "helm history")
+	assert.Equal(t, 3, c.Status.Revision)
 	// The release is Helm's: Helm 4 reads what the operator's Helm 3 SDK wrote.
-	assert.Contains(t, helmFor(t, 4).run(ctx, t, "history", "tc", "-n", ns), "1.37.2")
+	assert.Contains(t, helmFor(t, 4).run(ctx, t, "history", "tc", "-n", ns), "Upgrade complete")
 	requireServes(ctx, t, tn, "1.37.2")
 	waitComponentsAt(ctx, t, ns, "1.37.2")
 	assertObjects(ctx, t, tn)
@@ -107,12 +115,11 @@ spec:
 	// The spec is that of the deployed revision again (the rollback's): nothing to upgrade.
 	assert.Len(t, releaseStatuses(ctx, t, h, tn), 5)
 
-	// Deletion: the final snapshot, then nothing but the snapshot volume that holds it.
-	require.NoError(t, clusters.Delete(ctx, "tc", metav1.DeleteOptions{}))
-	waitUntil(ctx, t, "the Cluster is gone", func(ctx context.Context) (bool, error) {
-		_, err := clusters.Get(ctx, "tc", metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
-	})
+	// Deletion (the CLI deletes the Cluster and waits): the final snapshot, then nothing but the
+	// snapshot volume that holds it.
+	cli.must(ctx, t, "delete", "tc", "--wait")
+	_, err := clusters.Get(ctx, "tc", metav1.GetOptions{})
+	require.True(t, apierrors.IsNotFound(err), "the Cluster is still there after taowa delete --wait: %v", err)
 	snapshots := listSnapshots(ctx, t, tn)
 	assert.True(t, slices.ContainsFunc(snapshots, func(s string) bool { return strings.HasPrefix(s, "final-") }),
 		"a final snapshot in %v", snapshots)
