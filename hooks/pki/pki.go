@@ -142,6 +142,7 @@ func (s *store) ensure(ctx context.Context) error {
 		{SecretEtcdPeer, etcdCA, certs.Spec{CommonName: cfg.etcdService() + "-peer", DNSNames: etcdNames, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
 			Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}},
 	}
+	var apiserverSecret *corev1.Secret
 	for _, l := range leaves {
 		l.spec.Validity = cfg.CertValidity
 		build := func() (*corev1.Secret, error) {
@@ -151,14 +152,18 @@ func (s *store) ensure(ctx context.Context) error {
 			}
 			return tlsSecret(kp, l.ca.bundle)
 		}
-		if _, err := s.getOrCreate(ctx, l.secret, build); err != nil {
+		secret, err := s.getOrCreate(ctx, l.secret, build)
+		if err != nil {
 			return err
 		}
-		if err := s.reconcile(ctx, l.secret, KeyCert, l.ca, build); err != nil {
+		if secret, err = s.reconcile(ctx, secret, l.secret, KeyCert, l.ca, build); err != nil {
 			return err
+		}
+		if l.secret == SecretAPIServer {
+			apiserverSecret = secret
 		}
 	}
-	if err := s.ensureServingIP(ctx, ca, apiserverSpec, clusterIP); err != nil {
+	if err := s.ensureServingIP(ctx, apiserverSecret, ca, apiserverSpec, clusterIP); err != nil {
 		return err
 	}
 	if err := s.ensureServiceAccountKey(ctx); err != nil {
@@ -174,32 +179,30 @@ func (s *store) ensure(ctx context.Context) error {
 	}
 	for _, k := range kubeconfigs {
 		build := func() (*corev1.Secret, error) { return s.kubeconfigSecret(ca, k.user, k.groups) }
-		if _, err := s.getOrCreate(ctx, k.secret, build); err != nil {
+		secret, err := s.getOrCreate(ctx, k.secret, build)
+		if err != nil {
 			return err
 		}
-		if err := s.reconcile(ctx, k.secret, KeyKubeconfig, ca, build); err != nil {
+		if _, err := s.reconcile(ctx, secret, k.secret, KeyKubeconfig, ca, build); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// reconcile brings Secret short in line with its CA a and the clock: it is re-issued with build
+// reconcile brings secret (Secret short, as just read) in line with its CA a and the clock, and
+// returns it as stored after: it is re-issued with build
 // when its certificate (under key: a PEM certificate, or a kubeconfig whose client certificate
 // counts) is not signed by a's signer (a CA rotation switched signers) or expires within
 // RenewBefore; otherwise only its trust bundle is rewritten when it differs from a's. The update
 // carries the Secret's resourceVersion, so of two concurrent runs one writes and the other fails
 // and is retried, finding the Secret up to date.
-func (s *store) reconcile(ctx context.Context, short, key string, a *authority, build func() (*corev1.Secret, error)) error {
+func (s *store) reconcile(ctx context.Context, secret *corev1.Secret, short, key string, a *authority, build func() (*corev1.Secret, error)) (*corev1.Secret, error) {
 	name := s.cfg.SecretName(short)
 	secrets := s.client.CoreV1().Secrets(s.cfg.Namespace)
-	secret, err := secrets.Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("read secret %s/%s: %w", s.cfg.Namespace, name, err)
-	}
 	cert, bundle, err := certificateAndBundle(secret.Data, key)
 	if err != nil {
-		return fmt.Errorf("secret %s/%s: %w", s.cfg.Namespace, name, err)
+		return nil, fmt.Errorf("secret %s/%s: %w", s.cfg.Namespace, name, err)
 	}
 	var why string
 	switch {
@@ -211,26 +214,28 @@ func (s *store) reconcile(ctx context.Context, short, key string, a *authority, 
 		why = "its CA's trust bundle changed" // the bundle is inside the kubeconfig: issue it anew
 	case !bytes.Equal(bundle, a.bundle):
 		secret.Data[KeyCA] = a.bundle
-		if _, err := secrets.Update(ctx, secret, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("update secret %s/%s: %w", s.cfg.Namespace, name, err)
+		updated, err := secrets.Update(ctx, secret, metav1.UpdateOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("update secret %s/%s: %w", s.cfg.Namespace, name, err)
 		}
 		fmt.Fprintf(s.out, "updated secret/%s (trust bundle of its CA)\n", name)
-		return nil
+		return updated, nil
 	default:
-		return nil
+		return secret, nil
 	}
 	fresh, err := build()
 	if err != nil {
-		return fmt.Errorf("renew secret %s/%s: %w", s.cfg.Namespace, name, err)
+		return nil, fmt.Errorf("renew secret %s/%s: %w", s.cfg.Namespace, name, err)
 	}
 	secret.Data = fresh.Data
 	secret.Annotations = mergeMaps(secret.Annotations, fresh.Annotations)
-	if _, err := secrets.Update(ctx, secret, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update secret %s/%s: %w", s.cfg.Namespace, name, err)
+	updated, err := secrets.Update(ctx, secret, metav1.UpdateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("update secret %s/%s: %w", s.cfg.Namespace, name, err)
 	}
 	fmt.Fprintf(s.out, "renewed secret/%s (%s)\n", name, why)
 	s.renewed = append(s.renewed, short)
-	return nil
+	return updated, nil
 }
 
 // certificateAndBundle reads a Secret's certificate and the trust bundle it carries: a PEM
@@ -337,21 +342,17 @@ func (s *store) apiserverClusterIP(ctx context.Context) (net.IP, error) {
 	return net.ParseIP(svc.Spec.ClusterIP), nil
 }
 
-// ensureServingIP re-issues the apiserver's serving certificate, from the same CA and with the
+// ensureServingIP re-issues the apiserver's serving certificate (secret, as just read), from the same CA and with the
 // same names, when it does not name the Service's ClusterIP: after a first install (the
 // post-install run adds the IP the pre-install run could not know) or when the Service was
 // recreated with another address. The apiserver reloads its serving certificate from the mounted
 // files, so no restart is needed. Nothing else is ever re-issued.
-func (s *store) ensureServingIP(ctx context.Context, ca *authority, spec certs.Spec, clusterIP net.IP) error {
+func (s *store) ensureServingIP(ctx context.Context, secret *corev1.Secret, ca *authority, spec certs.Spec, clusterIP net.IP) error {
 	if clusterIP == nil {
 		return nil
 	}
 	name := s.cfg.SecretName(SecretAPIServer)
 	secrets := s.client.CoreV1().Secrets(s.cfg.Namespace)
-	secret, err := secrets.Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("read secret %s/%s: %w", s.cfg.Namespace, name, err)
-	}
 	cert, err := certs.ParseCert(secret.Data[KeyCert])
 	if err != nil {
 		return fmt.Errorf("certificate in secret %s/%s: %w", s.cfg.Namespace, name, err)

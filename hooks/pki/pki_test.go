@@ -56,8 +56,16 @@ func TestEnsureCreatesEverySecretOnceAndKeepsThem(t *testing.T) {
 	}
 
 	var out bytes.Buffer
+	client.ClearActions()
 	require.NoError(t, errOf(Ensure(ctx, client, testConfig(), &out)))
 	assert.NotContains(t, out.String(), "created", "a second run must create nothing")
+	reads := 0
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "get" && a.GetResource().Resource == "secrets" {
+			reads++
+		}
+	}
+	assert.Equal(t, len(allSecrets), reads, "a run with nothing to do reads each Secret once")
 	for _, short := range allSecrets {
 		assert.Equal(t, first[short], secretData(t, client, short), "secret %s changed on the second run", short)
 	}

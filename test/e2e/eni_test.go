@@ -34,7 +34,7 @@ func TestTenantAPIServerOnENI(t *testing.T) {
 	root := repoRoot()
 	h := helmFor(t, 3)
 	ns := testNamespace(ctx, t, "e2e-eni")
-	vpc := []string{"t1", "--enis", "2", "--vpc-id", "vpc-t1", "--subnet-id", "subnet-t1", "--subnet", "10.240.1.0/24", "--host-address", "10.240.2.10"}
+	vpc := []string{"t1", "--enis", "2", "--vpc-id", "vpc-t1", "--subnet-id", "subnet-t1", "--subnet", "10.240.1.0/24", "--host-address", vpcHostAddress}
 	require.NoError(t, metaclusterCmd(ctx, append([]string{"vpc", "create"}, vpc...)...).Run())
 	t.Cleanup(func() {
 		assert.NoError(t, metaclusterCmd(context.Background(), append([]string{"vpc", "delete"}, vpc...)...).Run())
@@ -111,6 +111,9 @@ func allocatedENI(t *testing.T, n int) inventory.ENI {
 	return inventory.ENI{}
 }
 
+// vpcHostAddress is the tenant host's address in the test's VPC, outside the ENI subnet.
+const vpcHostAddress = "10.240.2.10"
+
 // readyzFromVPC GETs url from the tenant host's address inside the VPC namespace at netnsPath,
 // verifying the serving certificate against cfg's CA for the tenant's kubernetes.default.svc name.
 func readyzFromVPC(t *testing.T, cfg *rest.Config, netnsPath, url string) string {
@@ -128,7 +131,7 @@ func readyzFromVPC(t *testing.T, cfg *rest.Config, netnsPath, url string) string
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var conn net.Conn
 			err := vpcNS.Do(func(ns.NetNS) error {
-				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("10.240.2.10")}}
+				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(vpcHostAddress)}}
 				var err error
 				conn, err = d.DialContext(ctx, network, addr)
 				return err
