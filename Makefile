@@ -21,7 +21,7 @@ TENANT_VERSIONS ?= v1.37.2 v1.36.3 v1.35.4
 .PHONY: help deps binaries build up down status images test test-unit test-e2e lint lint-chart demo bench bench-eni e2e-versions e2e-fleet
 
 help:
-	@echo "make demo    bring up the local meta cluster (building what it needs) and show it"
+	@echo "make demo    the local meta cluster, the operator and one tenant master; prints its kubeconfig"
 	@echo "make test    every test: unit, lint, and end to end on the local meta cluster"
 	@echo "make up | down | status    the local meta cluster alone"
 
@@ -81,8 +81,10 @@ e2e-versions: build
 e2e-fleet: images
 	TAOWA_E2E_FLEET=1 go test -tags e2e -count=1 -run TestTaowaFleetUpgrade -timeout 30m -v ./test/e2e/...
 
-demo: up
-	$(KUBECTL) --kubeconfig $(TAOWA_STATE)/kubeconfig get nodes,pods -A -o wide
+# The main job: the local meta cluster, the operator, one tenant master from a Cluster object,
+# and its admin kubeconfig (hack/demo.sh).
+demo: images
+	hack/demo.sh
 
 lint:
 	test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -18,23 +16,12 @@ import (
 	"github.com/taowa/taowa/release/tenants/tenantstest"
 )
 
-// repoChart is charts/tenant-master of this repository.
-func repoChart(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	chart, err := tenants.FindChart(filepath.Dir(file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return chart
-}
-
 // taowa runs the command line against cluster with the repository's chart.
 func taowa(t *testing.T, cluster *tenantstest.Cluster, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	root := NewRoot(&out, &errOut, cluster)
-	root.SetArgs(append(args, "--chart", repoChart(t)))
+	root.SetArgs(append(args, "--chart", tenantstest.ChartPath()))
 	err = root.ExecuteContext(context.Background())
 	return out.String(), errOut.String(), err
 }

@@ -40,7 +40,7 @@ func TestRenderFlags(t *testing.T) {
 	stdout, stderr := mustTaowa(t, tenantstest.NewCluster(), "render", "tenant-a", "-n", "ns-a", "--version", "1.36.3",
 		"--set", "apiserver.replicas=3", "--set-string", "controllerManager.extraArgs.v=4", "-f", valuesFile, "--kube-version", "1.35.0")
 	want := mustRender(t, tenants.RenderOptions{
-		ChartPath: repoChart(t), Name: "tenant-a", Namespace: "ns-a", KubernetesVersion: mustVersion(t, "1.36.3"), KubeVersion: "1.35.0",
+		ChartPath: tenantstest.ChartPath(), Name: "tenant-a", Namespace: "ns-a", KubernetesVersion: mustVersion(t, "1.36.3"), KubeVersion: "1.35.0",
 		Values: map[string]any{
 			"apiserver":         map[string]any{"replicas": 3},
 			"controllerManager": map[string]any{"extraArgs": map[string]any{"v": "4"}},
@@ -89,7 +89,7 @@ func argoCD(t *testing.T, dir string, args ...string) (stdout, stderr string, er
 }
 
 func TestArgoCDGenerate(t *testing.T) {
-	chart := repoChart(t)
+	chart := tenantstest.ChartPath()
 	t.Setenv("ARGOCD_APP_NAME", "tenant-x")
 	t.Setenv("ARGOCD_APP_NAMESPACE", "ns-x")
 	t.Setenv("KUBE_VERSION", "1.37.2")
@@ -123,7 +123,7 @@ func TestArgoCDGenerate(t *testing.T) {
 }
 
 func TestArgoCDGenerateRefusals(t *testing.T) {
-	chart := repoChart(t)
+	chart := tenantstest.ChartPath()
 	for _, tc := range []struct {
 		env  map[string]string
 		want string
@@ -153,7 +153,7 @@ func TestArgoCDDiscover(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(other, "Chart.yaml"), []byte("apiVersion: v2\nname: nginx\nversion: 1.0.0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for dir, want := range map[string]string{repoChart(t): "Chart.yaml\n", other: "", t.TempDir(): ""} {
+	for dir, want := range map[string]string{tenantstest.ChartPath(): "Chart.yaml\n", other: "", t.TempDir(): ""} {
 		stdout, _, err := argoCD(t, dir, "argocd-discover")
 		if err != nil || stdout != want {
 			t.Errorf("argocd-discover in %s: %q, %v; want %q", dir, stdout, err, want)

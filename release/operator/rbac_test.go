@@ -18,13 +18,14 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/taowa/taowa/release/tenants"
+	"github.com/taowa/taowa/release/tenants/tenantstest"
 )
 
 // The operator's ClusterRole lets it apply every object a tenant-master release has, with every
 // option on, and create every Role the chart grants (Kubernetes refuses to let a subject create
 // a Role that grants more than it holds).
 func TestOperatorRBACCoversTheTenantMasterChart(t *testing.T) {
-	tenantChart := repoChart(t)
+	tenantChart := tenantstest.ChartPath()
 	rendered, err := tenants.Render(context.Background(), tenants.RenderOptions{
 		ChartPath: tenantChart, Name: "tc", Namespace: "tenants",
 		Values: map[string]any{

@@ -2,8 +2,6 @@ package operator
 
 import (
 	"context"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +35,7 @@ type harness struct {
 func newHarness(t *testing.T, spec v1alpha1.ClusterSpec) *harness {
 	t.Helper()
 	helm := tenantstest.NewCluster()
-	manager, err := tenants.New(tenants.Config{Cluster: helm, ChartPath: repoChart(t)})
+	manager, err := tenants.New(tenants.Config{Cluster: helm, ChartPath: tenantstest.ChartPath()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,17 +59,6 @@ func newHarness(t *testing.T, spec v1alpha1.ClusterSpec) *harness {
 			Rollout: tenants.Rollout{Wait: true, Atomic: true, Timeout: time.Minute},
 		},
 	}
-}
-
-// repoChart is charts/tenant-master of this repository.
-func repoChart(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	chart, err := tenants.FindChart(filepath.Dir(file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return chart
 }
 
 // reconcile runs one reconcile of the Cluster as stored, and returns it as stored after.

@@ -9,12 +9,14 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
+
+	"github.com/taowa/taowa/release/tenants/tenantstest"
 )
 
 // chartHooks renders the chart as a client-only install does and returns its hooks.
 func chartHooks(t *testing.T, values map[string]any) []*release.Hook {
 	t.Helper()
-	ch, err := loadChart(repoChart(t))
+	ch, err := loadChart(tenantstest.ChartPath())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 
 	"github.com/taowa/taowa/postrender"
+	"github.com/taowa/taowa/release/tenants/tenantstest"
 )
 
 // Render prints what helm template --post-renderer taowa-postrender prints: postrender.Render of
@@ -19,14 +20,14 @@ import (
 func TestRenderIsHelmTemplatePostRendered(t *testing.T) {
 	values := map[string]any{"apiserver": map[string]any{"replicas": 2}}
 	got, err := Render(context.Background(), RenderOptions{
-		ChartPath: repoChart(t), Name: "tenant-a", Namespace: "ns-a",
+		ChartPath: tenantstest.ChartPath(), Name: "tenant-a", Namespace: "ns-a",
 		KubernetesVersion: mustVersion(t, "1.33.13"), Values: values, KubeVersion: "1.36.0",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	ch, err := loadChart(repoChart(t))
+	ch, err := loadChart(tenantstest.ChartPath())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestRenderIsHelmTemplatePostRendered(t *testing.T) {
 }
 
 func TestRenderIsDeterministic(t *testing.T) {
-	opts := RenderOptions{ChartPath: repoChart(t), Name: "tenant-a", Namespace: "ns-a"}
+	opts := RenderOptions{ChartPath: tenantstest.ChartPath(), Name: "tenant-a", Namespace: "ns-a"}
 	first, err := Render(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +88,7 @@ func TestRenderIsDeterministic(t *testing.T) {
 // post-renderer refuses it for 1.37 and Render returns its error, no manifests.
 func TestRenderRefusesAFlagTheVersionLacks(t *testing.T) {
 	values := map[string]any{"controllerManager": map[string]any{"extraArgs": map[string]any{"concurrent-service-syncs": "2"}}}
-	opts := RenderOptions{ChartPath: repoChart(t), Name: "tenant-a", Namespace: "ns-a", KubernetesVersion: mustVersion(t, "1.36.3"), Values: values}
+	opts := RenderOptions{ChartPath: tenantstest.ChartPath(), Name: "tenant-a", Namespace: "ns-a", KubernetesVersion: mustVersion(t, "1.36.3"), Values: values}
 	out, err := Render(context.Background(), opts)
 	if err != nil || !strings.Contains(string(out), "- --concurrent-service-syncs=2") {
 		t.Fatalf("1.36.3: %v; want a render with the flag", err)
@@ -112,7 +113,7 @@ func TestRenderRefusals(t *testing.T) {
 		{RenderOptions{Name: "tenant-a", Namespace: "ns", ChartPath: t.TempDir()}, "load chart"},
 	} {
 		if tc.opts.ChartPath == "" {
-			tc.opts.ChartPath = repoChart(t)
+			tc.opts.ChartPath = tenantstest.ChartPath()
 		}
 		out, err := Render(context.Background(), tc.opts)
 		if err == nil || out != nil || !strings.Contains(err.Error(), tc.want) {
@@ -130,7 +131,7 @@ func TestIsChart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(broken, "Chart.yaml"), []byte("name: [\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for dir, want := range map[string]bool{repoChart(t): true, other: false, t.TempDir(): false} {
+	for dir, want := range map[string]bool{tenantstest.ChartPath(): true, other: false, t.TempDir(): false} {
 		if got, err := IsChart(dir); err != nil || got != want {
 			t.Errorf("IsChart(%s) = %v, %v; want %v", dir, got, err, want)
 		}

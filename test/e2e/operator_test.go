@@ -35,6 +35,9 @@ func TestOperator(t *testing.T) {
 	defer cancel()
 	root := repoRoot()
 	h := helmFor(t, 3)
+	_, err := clusterClient(t).List(ctx, metav1.ListOptions{Limit: 1})
+	require.True(t, apierrors.IsNotFound(err),
+		"the meta cluster serves taowa.io Clusters already (make demo's operator?): the test installs its own operator and CRD and removes them; run it on a cluster without (make down first): %v", err)
 	operatorNS := testNamespace(ctx, t, "e2e-operator")
 	ns := testNamespace(ctx, t, "e2e-cluster")
 	clusters := clusterClient(t).Namespace(ns)
@@ -86,6 +89,8 @@ spec:
 			conditionIs(c, v1alpha1.ConditionProgressing, metav1.ConditionFalse) && conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
 	})
 	assert.Equal(t, 3, c.Status.Revision)
+	metrics := kubectl(t, "get", "--raw", fmt.Sprintf("/api/v1/namespaces/%s/services/taowa-operator-metrics:http/proxy/metrics", operatorNS))
+	assert.Regexp(t, `taowa_operator_reconciles_total\{result="success"\} [1-9]`, metrics, "the operator's metrics")
 	// The release is Helm's: Helm 4 reads what the operator's Helm 3 SDK wrote.
 	assert.Contains(t, helmFor(t, 4).run(ctx, t, "history", "tc", "-n", ns), "Upgrade complete")
 	requireServes(ctx, t, tn, "1.37.2")
@@ -118,7 +123,7 @@ spec:
 	// Deletion (the CLI deletes the Cluster and waits): the final snapshot, then nothing but the
 	// snapshot volume that holds it.
 	cli.must(ctx, t, "delete", "tc", "--wait")
-	_, err := clusters.Get(ctx, "tc", metav1.GetOptions{})
+	_, err = clusters.Get(ctx, "tc", metav1.GetOptions{})
 	require.True(t, apierrors.IsNotFound(err), "the Cluster is still there after taowa delete --wait: %v", err)
 	snapshots := listSnapshots(ctx, t, tn)
 	assert.True(t, slices.ContainsFunc(snapshots, func(s string) bool { return strings.HasPrefix(s, "final-") }),

@@ -5,6 +5,8 @@ package tenantstest
 import (
 	"errors"
 	"io"
+	"path/filepath"
+	goruntime "runtime"
 	"sync"
 	"time"
 
@@ -137,4 +139,10 @@ func (k *flakyKube) Wait(resources kube.ResourceList, d time.Duration) error {
 
 func (k *flakyKube) WaitWithJobs(resources kube.ResourceList, d time.Duration) error {
 	return k.Wait(resources, d)
+}
+
+// ChartPath is charts/tenant-master of this repository, for tests that install or render it.
+func ChartPath() string {
+	_, file, _, _ := goruntime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "charts", "tenant-master")
 }
