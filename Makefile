@@ -100,7 +100,7 @@ test-unit:
 # End-to-end tests bring the local meta cluster up themselves when no KUBECONFIG is given.
 test-e2e: images
 	# The version table against the real binaries of every version in the cache (make test builds
-	# 1.36 and 1.37; make e2e-versions all supported minors).
+	# 1.35, 1.36 and 1.37; make e2e-versions all supported minors).
 	go test -tags realbinaries -count=1 ./versions/... ./postrender/...
 	go test -tags e2e -count=1 -timeout 80m -v ./test/e2e/...
 

@@ -72,7 +72,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, c *v1alpha1.Cluster) (Result
 		// The update that adds it brings the Cluster back through the queue.
 		return Result{}, r.setFinalizers(ctx, c, append(slices.Clone(c.Finalizers), v1alpha1.Finalizer))
 	}
-	status := &c.Status // c is the caller's own copy, converted from the informer's object
+	status := &c.Status // c is the caller's own copy, read for this reconcile
 	result, err := r.apply(ctx, c, status)
 	if statusErr := r.observe(ctx, c, status); statusErr != nil {
 		return result, errors.Join(err, statusErr)
@@ -210,7 +210,7 @@ func (r *Reconciler) delete(ctx context.Context, c *v1alpha1.Cluster) (Result, e
 	if !slices.Contains(c.Finalizers, v1alpha1.Finalizer) {
 		return Result{}, nil
 	}
-	status := &c.Status // c is the caller's own copy, converted from the informer's object
+	status := &c.Status // c is the caller's own copy, read for this reconcile
 	if hasRelease(ctx, r.Tenants, c) {
 		message := "final etcd snapshot, then uninstall"
 		r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonDeleting, message)
