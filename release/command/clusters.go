@@ -141,7 +141,7 @@ func deleteCluster(ctx context.Context, g *globals, objects dynamic.ResourceInte
 		return fmt.Errorf("delete Cluster %s/%s: %w", c.Namespace, c.Name, err)
 	}
 	fmt.Fprintf(g.stderr, "deleting Cluster %s/%s: the operator takes a final etcd snapshot, uninstalls it, then by deletionPolicy (%s) its data\n",
-		c.Namespace, c.Name, orDelete(c.Spec.DeletionPolicy))
+		c.Namespace, c.Name, c.Spec.DeletionPolicy.OrDefault())
 	if !r.Wait {
 		return nil
 	}
@@ -152,13 +152,6 @@ func deleteCluster(ctx context.Context, g *globals, objects dynamic.ResourceInte
 		}
 		return false, err
 	})
-}
-
-func orDelete(p v1alpha1.DeletionPolicy) v1alpha1.DeletionPolicy {
-	if p == "" {
-		return v1alpha1.DeletionPolicyDelete
-	}
-	return p
 }
 
 // followCluster polls the Cluster until the operator has acted on generation: done and Ready, or

@@ -226,7 +226,7 @@ func (r *Reconciler) delete(ctx context.Context, c *v1alpha1.Cluster) (Result, e
 			return Result{}, errors.Join(err, r.writeStatus(ctx, c, status))
 		}
 	}
-	if c.Spec.DeletionPolicy != v1alpha1.DeletionPolicyRetain {
+	if c.Spec.DeletionPolicy.OrDefault() == v1alpha1.DeletionPolicyDelete {
 		if err := r.deleteData(ctx, c); err != nil {
 			return Result{}, err
 		}

@@ -60,6 +60,14 @@ const (
 	DeletionPolicyRetain DeletionPolicy = "Retain"
 )
 
+// OrDefault is p, or Delete when p is unset.
+func (p DeletionPolicy) OrDefault() DeletionPolicy {
+	if p == "" {
+		return DeletionPolicyDelete
+	}
+	return p
+}
+
 // MasterSpec is the control plane's components.
 type MasterSpec struct {
 	APIServer         ComponentSpec `json:"apiserver,omitempty"`

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -179,13 +180,6 @@ func serveHTTP(address string, registry *prometheus.Registry, log *slog.Logger) 
 type logWriter struct{ log *slog.Logger }
 
 func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Info(string(trimNewline(p)))
+	w.log.Info(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
-}
-
-func trimNewline(p []byte) []byte {
-	if n := len(p); n > 0 && p[n-1] == '\n' {
-		return p[:n-1]
-	}
-	return p
 }
