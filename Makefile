@@ -18,7 +18,7 @@ HELM4 := $(TAOWA_CACHE)/tools/helm4/$(HELM4_VERSION)/helm
 # the operator test walks 1.35 -> 1.37.
 TENANT_VERSIONS ?= v1.37.2 v1.36.3 v1.35.4
 
-.PHONY: help deps binaries build up down status images test test-unit test-e2e lint lint-chart demo bench bench-eni e2e-versions e2e-fleet
+.PHONY: help deps binaries build up down status images helm test test-unit test-e2e lint lint-chart demo bench bench-eni e2e-versions e2e-fleet
 
 help:
 	@echo "make demo    the local meta cluster, the operator and one tenant master; prints its kubeconfig"
@@ -56,7 +56,6 @@ status: build
 # The tenant images: Kubernetes components per tenant version, etcd, and the project's own.
 TENANT_ETCD_VERSIONS ?= $(ETCD_VERSION)
 images: up
-	hack/build-tools.sh helm3 helm4
 	for v in $(TENANT_VERSIONS); do hack/build-k8s.sh $$v kube-apiserver kube-controller-manager kube-scheduler; done
 	for e in $(TENANT_ETCD_VERSIONS); do ETCD_VERSION=$$e hack/build-tools.sh etcd; done
 	$(METACLUSTER) images $(foreach v,$(TENANT_VERSIONS),$(foreach c,kube-apiserver kube-controller-manager kube-scheduler,registry.k8s.io/$(c):$(v)=$(TAOWA_CACHE)/k8s/$(v)/bin/$(c))) \
@@ -70,7 +69,7 @@ images: up
 # Every supported minor for real: its binaries against the version table, then a tenant master of
 # each version installed and serving. The list comes from the table (taowa-versions). Cold, this
 # builds seven Kubernetes versions (about 20 minutes each on 2 cores).
-e2e-versions: build
+e2e-versions: build helm
 	$(MAKE) images TENANT_VERSIONS="$$(go run ./versions/cmd/taowa-versions kubernetes | tr '\n' ' ')" \
 	  TENANT_ETCD_VERSIONS="$$(go run ./versions/cmd/taowa-versions etcd | tr '\n' ' ')"
 	go test -tags realbinaries -count=1 ./versions/... ./postrender/...
@@ -78,12 +77,21 @@ e2e-versions: build
 
 # The fleet upgrade of five tenants (taowa upgrade --all --canary 1 --max-parallel 2), with a
 # failing canary first, alone (make test runs it too).
-e2e-fleet: images
+e2e-fleet: images helm
 	go test -tags e2e -count=1 -run TestTaowaFleetUpgrade -timeout 30m -v ./test/e2e/...
 
+# Helm 3 and 4, for the tests and the demo.
+helm:
+	hack/build-tools.sh helm3 helm4
+
 # The main job: the local meta cluster, the operator, one tenant master from a Cluster object,
-# and its admin kubeconfig (hack/demo.sh).
-demo: images
+# and its admin kubeconfig (hack/demo.sh). It builds only what that needs: the meta cluster's
+# Kubernetes, which is also the demo tenant's, and Helm 3.
+DEMO_KUBERNETES_VERSION ?= $(KUBERNETES_VERSION:v%=%)
+export DEMO_KUBERNETES_VERSION
+demo:
+	$(MAKE) images TENANT_VERSIONS=v$(DEMO_KUBERNETES_VERSION)
+	hack/build-tools.sh helm3
 	hack/demo.sh
 
 lint:
@@ -98,7 +106,7 @@ test-unit:
 	go test ./...
 
 # End-to-end tests bring the local meta cluster up themselves when no KUBECONFIG is given.
-test-e2e: images
+test-e2e: images helm
 	# The version table against the real binaries of every version in the cache (make test builds
 	# 1.35, 1.36 and 1.37; make e2e-versions all supported minors).
 	go test -tags realbinaries -count=1 ./versions/... ./postrender/...
@@ -109,7 +117,7 @@ test: lint lint-chart test-unit test-e2e
 # Benchmarks on the local meta cluster; docs/benchmarks.md records their results. The last one
 # tears the cluster down between iterations, so it runs last.
 BENCH := go test -tags e2e -count=1 -run '^$$' -timeout 60m ./test/e2e/...
-bench: images bench-eni
+bench: images helm bench-eni
 	$(BENCH) -bench TenantInstallToReady -benchtime 5x
 	$(BENCH) -bench TenantMinorUpgrade -benchtime 3x
 	$(BENCH) -bench FleetUpgrade -benchtime 1x

@@ -45,7 +45,7 @@ chmod 600 "$tenant_kubeconfig"
 
 log "the tenant's admin kubeconfig ($tenant_kubeconfig):"
 cat "$tenant_kubeconfig"
-# The serving certificate gains the ClusterIP a little after install (the PKI hook's post-install run).
+# The serving certificate names the ClusterIP from the start; wait for the apiserver to answer.
 for _ in $(seq 60); do
   "$kubectl" --kubeconfig "$tenant_kubeconfig" get --raw /readyz >/dev/null 2>&1 && break
   sleep 2

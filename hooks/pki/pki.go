@@ -50,6 +50,11 @@ type Config struct {
 	Now func() time.Time
 	// CARotation, when its ID is set, advances the CAs to the given phase of that rotation.
 	CARotation CARotation
+	// HelmRelease, when set, is the Helm release that owns the apiserver's Service: a missing
+	// Service is created with Helm's ownership metadata, so that its ClusterIP is known and in
+	// the serving certificate before the apiserver first starts, and Helm adopts the Service
+	// when it applies the chart. Empty: the Service is only read.
+	HelmRelease string
 }
 
 // Names of the Services the chart creates; the certificates must match them.
@@ -117,7 +122,7 @@ func (s *store) ensure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	clusterIP, err := s.apiserverClusterIP(ctx)
+	clusterIP, err := s.ensureAPIServerService(ctx)
 	if err != nil {
 		return err
 	}
@@ -329,23 +334,54 @@ func firstIP(cidr string) (net.IP, error) {
 	return first, nil
 }
 
-// apiserverClusterIP returns the ClusterIP of the apiserver's Service, or nil while the Service
-// does not exist: on a first install this runs as a pre-install hook, before Helm creates it.
-func (s *store) apiserverClusterIP(ctx context.Context) (net.IP, error) {
-	svc, err := s.client.CoreV1().Services(s.cfg.Namespace).Get(ctx, s.cfg.apiserverService(), metav1.GetOptions{})
+// Helm's ownership metadata: Helm adopts an existing object that carries it for the release it
+// names, instead of failing the install because the object exists.
+const (
+	helmManagedByLabel        = "app.kubernetes.io/managed-by"
+	helmManagedBy             = "Helm"
+	helmReleaseNameAnnotation = "meta.helm.sh/release-name"
+	helmReleaseNSAnnotation   = "meta.helm.sh/release-namespace"
+)
+
+// ensureAPIServerService returns the ClusterIP of the apiserver's Service. When the Service is
+// missing (a first install: the pre-install hook runs before Helm creates anything) it creates it
+// with cfg.HelmRelease's ownership metadata and only the port: Helm adopts it and applies the
+// chart's spec over it, keeping the address. Without cfg.HelmRelease a missing Service gives nil,
+// and the certificate names the Service by DNS only.
+func (s *store) ensureAPIServerService(ctx context.Context) (net.IP, error) {
+	services := s.client.CoreV1().Services(s.cfg.Namespace)
+	name := s.cfg.apiserverService()
+	svc, err := services.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) && s.cfg.HelmRelease != "" {
+		svc, err = services.Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        name,
+				Namespace:   s.cfg.Namespace,
+				Labels:      map[string]string{helmManagedByLabel: helmManagedBy},
+				Annotations: map[string]string{helmReleaseNameAnnotation: s.cfg.HelmRelease, helmReleaseNSAnnotation: s.cfg.Namespace},
+			},
+			// Only what the chart sets to the same value: server-side apply (Helm 4) then takes
+			// the fields over without a conflict.
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "https", Port: int32(s.cfg.APIServerPort)}}},
+		}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			svc, err = services.Get(ctx, name, metav1.GetOptions{})
+		} else if err == nil {
+			fmt.Fprintf(s.out, "created service/%s (ClusterIP %s, for Helm release %s to adopt)\n", name, svc.Spec.ClusterIP, s.cfg.HelmRelease)
+		}
+	}
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read service %s/%s: %w", s.cfg.Namespace, s.cfg.apiserverService(), err)
+		return nil, fmt.Errorf("service %s/%s: %w", s.cfg.Namespace, name, err)
 	}
 	return net.ParseIP(svc.Spec.ClusterIP), nil
 }
 
-// ensureServingIP re-issues the apiserver's serving certificate (secret, as just read), from the same CA and with the
-// same names, when it does not name the Service's ClusterIP: after a first install (the
-// post-install run adds the IP the pre-install run could not know) or when the Service was
-// recreated with another address. The apiserver reloads its serving certificate from the mounted
+// ensureServingIP re-issues the apiserver's serving certificate (secret, as just read), from the
+// same CA and with the same names, when it does not name the Service's ClusterIP: the Service was
+// recreated with another address, or the certificate was issued before the Service existed. The apiserver reloads its serving certificate from the mounted
 // files, so no restart is needed. Nothing else is ever re-issued.
 func (s *store) ensureServingIP(ctx context.Context, secret *corev1.Secret, ca *authority, spec certs.Spec, clusterIP net.IP) error {
 	if clusterIP == nil {

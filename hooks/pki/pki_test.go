@@ -110,8 +110,8 @@ func TestConcurrentCreationAdoptsTheWinner(t *testing.T) {
 	verifyChain(t, secretData(t, client, SecretAPIServer)[KeyCert], winner.CertPEM(), x509.ExtKeyUsageServerAuth)
 }
 
-// The pre-install run cannot know the Service's ClusterIP; the post-install run adds it to the
-// serving certificate, from the same CA, and touches nothing else.
+// A certificate issued before the Service existed (a run without HelmRelease) gains the ClusterIP
+// once the Service exists, from the same CA, and nothing else changes.
 func TestServingCertificateGainsTheClusterIPOnceTheServiceExists(t *testing.T) {
 	client := fake.NewClientset()
 	ctx := context.Background()
@@ -147,6 +147,42 @@ func TestServingCertificateGainsTheClusterIPOnceTheServiceExists(t *testing.T) {
 	out.Reset()
 	require.NoError(t, errOf(Ensure(ctx, client, testConfig(), &out)))
 	assert.NotContains(t, out.String(), "updated", "a certificate that names the ClusterIP is kept")
+}
+
+// On a first install the pre-install run creates the apiserver's Service, for Helm to adopt, so
+// that the serving certificate names its ClusterIP from the apiserver's first start. A Service
+// that exists is only read.
+func TestFirstRunCreatesTheServiceForHelmAndNamesItsClusterIP(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset()
+	client.PrependReactor("create", "services", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		svc := action.(k8stesting.CreateAction).GetObject().(*corev1.Service)
+		svc.Spec.ClusterIP = "10.96.7.8" // what the apiserver's allocator does
+		return false, nil, nil
+	})
+	cfg := testConfig()
+	cfg.HelmRelease = "tenant-a"
+	var out bytes.Buffer
+	require.NoError(t, errOf(Ensure(ctx, client, cfg, &out)))
+	assert.Contains(t, out.String(), "created service/tenant-a-apiserver (ClusterIP 10.96.7.8")
+
+	svc, err := client.CoreV1().Services("tenants").Get(ctx, "tenant-a-apiserver", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "Helm", svc.Labels["app.kubernetes.io/managed-by"])
+	assert.Equal(t, map[string]string{"meta.helm.sh/release-name": "tenant-a", "meta.helm.sh/release-namespace": "tenants"}, svc.Annotations)
+	assert.Equal(t, []corev1.ServicePort{{Name: "https", Port: 6443}}, svc.Spec.Ports)
+	assert.Empty(t, svc.Spec.Selector, "Helm sets the selector when it adopts the Service")
+
+	serving, err := certs.ParseCert(secretData(t, client, SecretAPIServer)[KeyCert])
+	require.NoError(t, err)
+	assert.NoError(t, serving.VerifyHostname("10.96.7.8"), "the first certificate names the ClusterIP")
+
+	client.ClearActions()
+	out.Reset()
+	require.NoError(t, errOf(Ensure(ctx, client, cfg, &out)))
+	for _, a := range client.Actions() {
+		assert.NotContains(t, []string{"create", "update", "patch"}, a.GetVerb(), "second run: %s %s", a.GetVerb(), a.GetResource().Resource)
+	}
 }
 
 func TestAPIServerCertificateNames(t *testing.T) {

@@ -3,6 +3,7 @@ package skew
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,7 +18,9 @@ import (
 // The skew policy: kube-controller-manager and kube-scheduler are never newer than any
 // kube-apiserver. Helm applies every Deployment of a release at once, so each control-plane Pod
 // holds itself back in an init container until starting it keeps the policy:
-//   - an apiserver starts once no controller-manager or scheduler Pod is newer than it (on a
+//   - an apiserver starts once an etcd member is Ready (an apiserver that finds no etcd gives up
+//     after about 20 s and restarts into the kubelet's back-off, which on a first install cost
+//     more than etcd's own start) and no controller-manager or scheduler Pod is newer than it (on a
 //     rollback, they go back first);
 //   - a controller-manager or scheduler starts once no apiserver Pod is older than it (on an
 //     upgrade, the apiservers go first).
@@ -25,6 +28,9 @@ import (
 // other.
 
 const apiserver = string(versions.KubeAPIServer)
+
+// etcd is the component label of the etcd members (the chart's componentLabel).
+const etcd = "etcd"
 
 // follower reports whether a component must never be newer than the apiservers.
 func follower(component string) bool {
@@ -34,6 +40,9 @@ func follower(component string) bool {
 // OrderBlocker returns the first Pod that makes starting component at version break the skew
 // policy, and why; ok is true when there is none.
 func OrderBlocker(pods []corev1.Pod, component string, version versions.Version) (reason string, ok bool) {
+	if component == apiserver && !slices.ContainsFunc(pods, etcdReady) {
+		return "no etcd member is Ready yet", false
+	}
 	for _, p := range pods {
 		other := p.Labels[postrender.LabelComponent]
 		s, found := p.Annotations[postrender.AnnotationKubernetesVersion]
@@ -54,11 +63,21 @@ func OrderBlocker(pods []corev1.Pod, component string, version versions.Version)
 	return "", true
 }
 
+func etcdReady(p corev1.Pod) bool {
+	if p.Labels[postrender.LabelComponent] != etcd || p.DeletionTimestamp != nil {
+		return false
+	}
+	return slices.ContainsFunc(p.Status.Conditions, func(c corev1.PodCondition) bool {
+		return c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue
+	})
+}
+
 // WaitOrder polls the release's Pods until OrderBlocker finds nothing, logging each new reason.
 func WaitOrder(ctx context.Context, meta kubernetes.Interface, namespace, instance, component string, version versions.Version, log func(string)) error {
 	selector := "app.kubernetes.io/instance=" + instance + "," + postrender.LabelComponent
 	last := ""
-	return wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+	// Every second a control-plane Pod waits here is a second of install or upgrade.
+	return wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		pods, err := meta.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			log(fmt.Sprintf("list Pods: %v", err))

@@ -67,8 +67,15 @@ func controlPlanePod(name, component, version string) corev1.Pod {
 	}}
 }
 
+func readyEtcd() corev1.Pod {
+	p := controlPlanePod("etcd-0", "etcd", "1.37.2")
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	return p
+}
+
 func TestOrderBlocker(t *testing.T) {
 	upgrading := []corev1.Pod{
+		readyEtcd(),
 		controlPlanePod("apiserver-old", "kube-apiserver", "1.36.3"),
 		controlPlanePod("apiserver-new", "kube-apiserver", "1.37.2"),
 		controlPlanePod("kcm-old", "kube-controller-manager", "1.36.3"),
@@ -81,6 +88,7 @@ func TestOrderBlocker(t *testing.T) {
 	assert.Contains(t, reason, "kube-apiserver Pod apiserver-old runs 1.36.3, older than this kube-controller-manager's 1.37.2")
 
 	rollingBack := []corev1.Pod{
+		readyEtcd(),
 		controlPlanePod("apiserver-old", "kube-apiserver", "1.37.2"),
 		controlPlanePod("apiserver-new", "kube-apiserver", "1.36.3"),
 		controlPlanePod("sched-old", "kube-scheduler", "1.37.2"),
@@ -93,7 +101,14 @@ func TestOrderBlocker(t *testing.T) {
 	assert.Contains(t, reason, "kube-scheduler Pod sched-old runs 1.37.2, newer than this apiserver's 1.36.3")
 
 	_, ok = OrderBlocker(nil, "kube-controller-manager", v("1.37.2"))
-	assert.True(t, ok, "a fresh install waits for nothing")
+	assert.True(t, ok, "a fresh install's controllers wait for nothing")
+
+	starting := controlPlanePod("etcd-0", "etcd", "1.37.2")
+	reason, ok = OrderBlocker([]corev1.Pod{starting}, "kube-apiserver", v("1.37.2"))
+	assert.False(t, ok, "a fresh install's apiserver waits for etcd")
+	assert.Equal(t, "no etcd member is Ready yet", reason)
+	_, ok = OrderBlocker([]corev1.Pod{starting, readyEtcd()}, "kube-apiserver", v("1.37.2"))
+	assert.True(t, ok, "one Ready member is enough")
 }
 
 func TestObserve(t *testing.T) {

@@ -241,15 +241,24 @@ func newList(g *globals) *cobra.Command {
 }
 
 func newStatus(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:     "status NAME",
-		Short:   "Show a tenant master's latest revision, its Kubernetes version and how to reach it",
-		Example: "  taowa status tenant-a -n tenant-a",
-		Args:    exactlyOneName,
+	var timeline bool
+	cmd := &cobra.Command{
+		Use:   "status NAME",
+		Short: "Show a tenant master's latest revision, its Kubernetes version and how to reach it",
+		Example: "  taowa status tenant-a -n tenant-a\n" +
+			"  taowa status tenant-a -n tenant-a --timeline   # where the latest install or upgrade spent its time",
+		Args: exactlyOneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := g.manager()
 			if err != nil {
 				return err
+			}
+			if timeline {
+				t, err := m.Timeline(cmd.Context(), g.releaseNamespace(), args[0])
+				if err != nil {
+					return err
+				}
+				return writeTimeline(g, t)
 			}
 			info, err := m.Status(cmd.Context(), g.releaseNamespace(), args[0])
 			if err != nil {
@@ -258,6 +267,19 @@ func newStatus(g *globals) *cobra.Command {
 			return writeStatus(g, info)
 		},
 	}
+	cmd.Flags().BoolVar(&timeline, "timeline", false, "show where the latest revision's time went: hook Jobs, volumes, and each Pod's way to Ready")
+	return cmd
+}
+
+func writeTimeline(g *globals, t tenants.Timeline) error {
+	return write(g.stdout, g.output, t, func(tw *tabwriter.Writer) {
+		fmt.Fprintf(tw, "%s/%s revision %d (%s), started %s, last span ended after %.1fs\n\n", t.Namespace, t.Name, t.Revision, t.Status,
+			timestamp(t.Started), t.End().Sub(t.Started).Seconds())
+		fmt.Fprintln(tw, "WHAT\tFROM\tTO\tTOOK\tNOTE")
+		for _, s := range t.Spans {
+			fmt.Fprintf(tw, "%s\t%+.1fs\t%+.1fs\t%.1fs\t%s\n", s.What, s.Start.Sub(t.Started).Seconds(), s.End.Sub(t.Started).Seconds(), s.Seconds(), s.Note)
+		}
+	})
 }
 
 func writeStatus(g *globals, info tenants.ReleaseInfo) error {

@@ -141,7 +141,7 @@ spec:
             - {name: https, containerPort: {{ .port }}}
           readinessProbe:
             httpGet: {scheme: HTTPS, path: /healthz, port: https}
-            periodSeconds: 5
+            periodSeconds: 2
           livenessProbe:
             httpGet: {scheme: HTTPS, path: /healthz, port: https}
             periodSeconds: 10
@@ -278,4 +278,12 @@ ClusterIP), restart the components that must reload a renewed certificate. */}}
   resources: [statefulsets]
   verbs: [get, patch]
   resourceNames: [{{ $full }}-etcd]
+{{- end -}}
+
+{{/* Flags of taowa-hook that describe the snapshot volume (snapshot-volume and ready). */}}
+{{- define "tenant-master.snapshotVolumeArgs" -}}
+- --snapshot-volume-size={{ .Values.etcd.snapshots.storage.size }}
+{{- with .Values.etcd.snapshots.storage.storageClassName }}
+- --snapshot-volume-storage-class={{ . }}
+{{- end }}
 {{- end -}}

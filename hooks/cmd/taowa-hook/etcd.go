@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/taowa/taowa/hooks/etcdsnapshot"
 	"github.com/taowa/taowa/hooks/pki"
@@ -112,49 +112,49 @@ func runEtcdRestore(_ context.Context, args []string) error {
 	return nil
 }
 
-// runSnapshotVolume creates the snapshot volume when it is missing. It is the tenant's data, like
-// the PKI Secrets: not part of the release, so `helm uninstall` keeps it.
+// volumeFlags are the flags that describe the snapshot volume, shared by snapshot-volume and ready.
+type volumeFlags struct {
+	size, storageClass string
+}
+
+func (v *volumeFlags) register(fs *flag.FlagSet, sizeHelp string) {
+	fs.StringVar(&v.size, "snapshot-volume-size", "", sizeHelp)
+	fs.StringVar(&v.storageClass, "snapshot-volume-storage-class", "", "StorageClass of the snapshot volume; empty means the default")
+}
+
+// ensure creates the snapshot volume when it is missing.
+func (v volumeFlags) ensure(ctx context.Context, meta kubernetes.Interface, fullName, instance, namespace string) error {
+	size, err := resource.ParseQuantity(v.size)
+	if err != nil {
+		return fmt.Errorf("--snapshot-volume-size %q: %w", v.size, err)
+	}
+	vol := etcdsnapshot.Volume{Release: fullName, Instance: instance, Namespace: namespace, Size: size, StorageClass: v.storageClass}
+	created, err := etcdsnapshot.EnsureVolume(ctx, meta, vol)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Printf("created PersistentVolumeClaim %s/%s (%s)\n", namespace, vol.ClaimName(), v.size)
+	} else {
+		fmt.Printf("PersistentVolumeClaim %s/%s exists\n", namespace, vol.ClaimName())
+	}
+	return nil
+}
+
+// runSnapshotVolume creates the snapshot volume when it is missing, before the snapshot hooks
+// mount it.
 func runSnapshotVolume(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("snapshot-volume", flag.ExitOnError)
 	fullName := fs.String("release", "", "the release's full name")
 	instance := fs.String("instance", "", "the release name (label app.kubernetes.io/instance)")
 	namespace := fs.String("namespace", os.Getenv("POD_NAMESPACE"), "namespace of the tenant master")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the meta cluster (default: in-cluster)")
-	size := fs.String("size", "2Gi", "size of the claim")
-	class := fs.String("storage-class", "", "StorageClass; empty means the default")
+	var volume volumeFlags
+	volume.register(fs, "size of the claim")
 	_ = fs.Parse(args)
-	if *fullName == "" || *instance == "" || *namespace == "" {
-		return errors.New("--release, --instance and --namespace are required")
-	}
-	quantity, err := resource.ParseQuantity(*size)
-	if err != nil {
-		return fmt.Errorf("--size %q: %w", *size, err)
-	}
 	meta, err := metaClient(*kubeconfig)
 	if err != nil {
 		return err
 	}
-	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: *fullName + "-etcd-snapshots", Namespace: *namespace, Labels: map[string]string{
-			pki.LabelRelease: *fullName, pki.LabelManagedBy: pki.ManagedBy,
-			"app.kubernetes.io/instance": *instance, "app.kubernetes.io/component": "etcd-snapshots",
-		}},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: quantity}},
-		},
-	}
-	if *class != "" {
-		pvc.Spec.StorageClassName = class
-	}
-	_, err = meta.CoreV1().PersistentVolumeClaims(*namespace).Create(ctx, pvc, metav1.CreateOptions{})
-	switch {
-	case err == nil:
-		fmt.Printf("created PersistentVolumeClaim %s/%s (%s)\n", *namespace, pvc.Name, *size)
-	case apierrors.IsAlreadyExists(err):
-		fmt.Printf("PersistentVolumeClaim %s/%s exists\n", *namespace, pvc.Name)
-	default:
-		return fmt.Errorf("create PersistentVolumeClaim %s/%s: %w", *namespace, pvc.Name, err)
-	}
-	return nil
+	return volume.ensure(ctx, meta, *fullName, *instance, *namespace)
 }

@@ -74,6 +74,10 @@ func runReady(ctx context.Context, args []string) error {
 	r.register(fs)
 	server := fs.String("cluster-info-server", "", "apiserver URL published to joining nodes in kube-public/cluster-info")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for /readyz")
+	instance := fs.String("instance", "", "the release name (label app.kubernetes.io/instance), with --snapshot-volume-size")
+	var volume volumeFlags
+	volume.register(fs, "create the snapshot volume of this size when it is missing (after an install: "+
+		"its first use is the first scheduled or pre-upgrade snapshot)")
 	_, meta, err := r.parse(fs, args)
 	if err != nil {
 		return err
@@ -100,7 +104,10 @@ func runReady(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Println("bootstrapped: cluster-info, node bootstrap RBAC, cluster-admins, helm test identity")
-	return nil
+	if volume.size == "" {
+		return nil
+	}
+	return volume.ensure(ctx, meta, r.fullName, *instance, r.namespace)
 }
 
 // runTest needs no meta cluster access: the test Pod mounts the admin kubeconfig Secret, so that

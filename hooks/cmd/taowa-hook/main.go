@@ -98,6 +98,8 @@ func runPKI(ctx context.Context, args []string) error {
 	fs.StringVar(&external, "external-addresses", "", "comma-separated extra IPs and DNS names of the apiserver")
 	fs.IntVar(&cfg.APIServerPort, "apiserver-port", 6443, "port of the apiserver Service")
 	fs.IntVar(&cfg.EtcdReplicas, "etcd-replicas", 3, "etcd members the certificates name")
+	fs.StringVar(&cfg.HelmRelease, "create-service-for-release", "", "create the apiserver's Service when missing, for this Helm release to adopt, "+
+		"so that the serving certificate names its ClusterIP from the start")
 	fs.DurationVar(&cfg.CAValidity, "ca-validity", 10*365*24*time.Hour, "validity of the CAs")
 	fs.DurationVar(&cfg.CertValidity, "cert-validity", 365*24*time.Hour, "validity of leaf certificates")
 	fs.DurationVar(&cfg.RenewBefore, "renew-before", 0, "renew leaf certificates and kubeconfigs that expire within this time; 0 never renews")
