@@ -23,7 +23,9 @@ import (
 //     more than etcd's own start) and no controller-manager or scheduler Pod is newer than it (on a
 //     rollback, they go back first);
 //   - a controller-manager or scheduler starts once no apiserver Pod is older than it (on an
-//     upgrade, the apiservers go first).
+//     upgrade, the apiservers go first). A terminating apiserver no longer counts: it is out of
+//     the Service's endpoints, which is how the controllers reach an apiserver, while it drains
+//     its own connections (--shutdown-delay-duration).
 // Each side only waits for Pods that are themselves free to go, so the two never wait for each
 // other.
 
@@ -56,7 +58,7 @@ func OrderBlocker(pods []corev1.Pod, component string, version versions.Version)
 		switch {
 		case component == apiserver && follower(other) && v.Compare(version) > 0:
 			return fmt.Sprintf("%s Pod %s runs %s, newer than this apiserver's %s", other, p.Name, v, version), false
-		case follower(component) && other == apiserver && v.Compare(version) < 0:
+		case follower(component) && other == apiserver && v.Compare(version) < 0 && p.DeletionTimestamp == nil:
 			return fmt.Sprintf("kube-apiserver Pod %s runs %s, older than this %s's %s", p.Name, v, component, version), false
 		}
 	}

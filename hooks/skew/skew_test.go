@@ -86,6 +86,10 @@ func TestOrderBlocker(t *testing.T) {
 	reason, ok := OrderBlocker(upgrading, "kube-controller-manager", v("1.37.2"))
 	assert.False(t, ok, "the controller-manager waits for the old apiserver to go")
 	assert.Contains(t, reason, "kube-apiserver Pod apiserver-old runs 1.36.3, older than this kube-controller-manager's 1.37.2")
+	now := metav1.Now()
+	upgrading[1].DeletionTimestamp = &now
+	_, ok = OrderBlocker(upgrading, "kube-controller-manager", v("1.37.2"))
+	assert.True(t, ok, "a terminating apiserver is out of the Service: the controller-manager need not wait for it to drain")
 
 	rollingBack := []corev1.Pod{
 		readyEtcd(),

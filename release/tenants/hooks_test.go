@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -81,37 +82,79 @@ func TestFinalSnapshotBeforeUninstall(t *testing.T) {
 	}
 }
 
-// A hook Job that runs as <release>-lifecycle runs only at events where that ServiceAccount, its
-// Role and RoleBinding are hooks too, and after them.
-func TestLifecycleRBACCoversItsJobs(t *testing.T) {
+// Every hook Job runs as a ServiceAccount whose ServiceAccount, Role and RoleBinding are hooks at
+// each of the Job's events too, and run before it.
+func TestHookJobsRunAfterTheirRBAC(t *testing.T) {
 	hooks := chartHooks(t, nil)
-	rbac := map[string]*release.Hook{}
+	rbac := map[string]map[string]*release.Hook{} // name -> kind -> hook
 	for _, h := range hooks {
-		if h.Name == "tenant-a-lifecycle" {
-			rbac[h.Kind] = h
+		if h.Kind == "ServiceAccount" || h.Kind == "Role" || h.Kind == "RoleBinding" {
+			if rbac[h.Name] == nil {
+				rbac[h.Name] = map[string]*release.Hook{}
+			}
+			rbac[h.Name][h.Kind] = h
 		}
 	}
-	if len(rbac) != 3 {
-		t.Fatalf("lifecycle RBAC hooks: %v; want ServiceAccount, Role, RoleBinding", rbac)
-	}
-	jobs := 0
+	accounts := map[string]int{}
 	for _, h := range hooks {
-		if h.Kind != "Job" || !strings.Contains(h.Manifest, "serviceAccountName: tenant-a-lifecycle") {
+		if h.Kind != "Job" {
 			continue
 		}
-		jobs++
+		_, rest, ok := strings.Cut(h.Manifest, "serviceAccountName: ")
+		if !ok {
+			continue // the helm test Pod and others without meta cluster access
+		}
+		account, _, _ := strings.Cut(rest, "\n")
+		accounts[account]++
+		if len(rbac[account]) != 3 {
+			t.Errorf("Job %s runs as %s, whose hooks are %v; want ServiceAccount, Role, RoleBinding", h.Name, account, rbac[account])
+			continue
+		}
 		for _, e := range h.Events {
-			for kind, r := range rbac {
+			for kind, r := range rbac[account] {
 				if !slices.Contains(r.Events, e) {
-					t.Errorf("Job %s runs at %s, where %s tenant-a-lifecycle is no hook", h.Name, e, kind)
+					t.Errorf("Job %s runs at %s, where %s %s is no hook", h.Name, e, kind, account)
 				}
 				if r.Weight >= h.Weight {
-					t.Errorf("Job %s (weight %d) does not run after %s tenant-a-lifecycle (weight %d)", h.Name, h.Weight, kind, r.Weight)
+					t.Errorf("Job %s (weight %d) does not run after %s %s (weight %d)", h.Name, h.Weight, kind, account, r.Weight)
 				}
 			}
 		}
 	}
-	if jobs < 4 {
-		t.Errorf("%d hook Jobs run as tenant-a-lifecycle; want at least skew-check, ready, snapshot-volume, etcd-snapshot", jobs)
+	want := map[string]int{"tenant-a-lifecycle": 4, "tenant-a-pki": 2} // pre-rollback, ready, snapshot-volume, final; pki, pre-upgrade
+	if !maps.Equal(accounts, want) {
+		t.Errorf("hook Jobs per ServiceAccount: %v, want %v", accounts, want)
+	}
+}
+
+// Before an upgrade or rollback one Job runs the steps in order, so that a refusal comes before
+// any change and each step costs no Pod start of its own.
+func TestUpgradeHooksAreOneJobOfSteps(t *testing.T) {
+	hooks := chartHooks(t, nil)
+	for event, steps := range map[release.HookEvent][]string{
+		release.HookPreUpgrade:  {"skew-check", "pki", "etcd-snapshot"},
+		release.HookPreRollback: {"skew-check", "etcd-snapshot"},
+	} {
+		var jobs []*release.Hook
+		for _, h := range eventHooks(hooks, event) {
+			if h.Kind == "Job" && h.Name != "tenant-a-snapshot-volume" {
+				jobs = append(jobs, h)
+			}
+		}
+		if len(jobs) != 1 {
+			t.Errorf("%s: %d Jobs besides the snapshot volume, want 1", event, len(jobs))
+			continue
+		}
+		var got []string
+		for _, line := range strings.Split(jobs[0].Manifest, "\n") {
+			if prev, next, ok := strings.Cut(line, `- "--"`); ok && prev != "" && next == "" {
+				got = append(got, "")
+			} else if len(got) > 0 && got[len(got)-1] == "" {
+				got[len(got)-1] = strings.Trim(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "-")), `"`)
+			}
+		}
+		if !slices.Equal(got, steps) {
+			t.Errorf("%s Job %s: steps %v, want %v", event, jobs[0].Name, got, steps)
+		}
 	}
 }

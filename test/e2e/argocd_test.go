@@ -117,10 +117,10 @@ func TestArgoCDRender(t *testing.T) {
 			phases[p] = append(phases[p], o.kind+"/"+o.name)
 		}
 	}
-	assert.Subset(t, phases["PreSync"], []string{"Job/tenant-x-skew-check", "Job/tenant-x-snapshot-volume", "Job/tenant-x-pki", "Job/tenant-x-etcd-snapshot"})
-	assert.Subset(t, phases["PostSync"], []string{"Job/tenant-x-ready", "Job/tenant-x-pki"})
-	assert.ElementsMatch(t, []string{"Pod/tenant-x-test", "Job/tenant-x-etcd-snapshot-final"}, phases[""],
-		"only the helm test Pod and the pre-delete final snapshot are skipped by Argo CD")
+	assert.Subset(t, phases["PreSync"], []string{"Job/tenant-x-snapshot-volume", "Job/tenant-x-pki", "Job/tenant-x-pre-upgrade"})
+	assert.Subset(t, phases["PostSync"], []string{"Job/tenant-x-ready"})
+	assert.ElementsMatch(t, []string{"Pod/tenant-x-test", "Job/tenant-x-etcd-snapshot-final", "Job/tenant-x-pre-rollback"}, phases[""],
+		"only the helm test Pod, the pre-delete final snapshot and the pre-rollback steps are skipped by Argo CD")
 }
 
 // TestArgoCDFirstSync applies a render to an empty namespace in Argo CD's order (PreSync hooks by
@@ -169,8 +169,7 @@ func TestArgoCDFirstSync(t *testing.T) {
 	info, err := tenantClient(ctx, t, tn).Discovery().ServerVersion()
 	require.NoError(t, err)
 	assert.Equal(t, "v"+tn.version, info.GitVersion)
-	logs := kubectl(t, "-n", ns, "logs", "job/"+tn.release+"-skew-check")
-	assert.Contains(t, logs, "no control plane runs yet")
-	logs = kubectl(t, "-n", ns, "logs", "job/"+tn.release+"-etcd-snapshot")
-	assert.Contains(t, logs, fmt.Sprintf("no StatefulSet %s/%s-etcd yet", ns, tn.release))
+	logs := kubectl(t, "-n", ns, "logs", "job/"+tn.release+"-pre-upgrade")
+	assert.Contains(t, logs, "no control plane runs yet", "its skew-check step")
+	assert.Contains(t, logs, fmt.Sprintf("no StatefulSet %s/%s-etcd yet", ns, tn.release), "its etcd-snapshot step")
 }

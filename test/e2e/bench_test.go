@@ -6,12 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/taowa/taowa/hack/metacluster"
 )
@@ -19,38 +21,72 @@ import (
 // Benchmarks run with `make bench`, one go test per benchmark (see the Makefile). They are
 // ordered there: the last one tears the cluster down between iterations.
 
-// BenchmarkTenantInstallToReady measures `helm install` (post-renderer applied, PKI hook run) until
-// the tenant apiserver answers /readyz, and reports the median. After the last install it waits for
-// the tenant to idle and reports each component's resident memory.
+// BenchmarkTenantInstallToReady measures `helm install --wait` (post-renderer applied, hooks run)
+// until the tenant apiserver answers /readyz through its Service's ClusterIP, with TLS verified
+// against that IP by the tenant's CA (what a client that dials the address checks), and reports
+// p50 and p95. Its baseline, in the same run: etcd and kube-apiserver of the same versions started
+// as bare processes (bareControlPlaneStart). Each install's timeline (`taowa status --timeline`)
+// goes to the log, and with TAOWA_BENCH_OUT=dir to dir/install-N.json for cmd/phasechart. It
+// also times `helm uninstall --wait` until no Pod of the tenant is left, and after the last
+// install reports each component's idle memory.
 func BenchmarkTenantInstallToReady(b *testing.B) {
 	ctx := context.Background()
 	root := repoRoot()
 	h := helmFor(b, 3)
-	var durations []time.Duration
+	b.StopTimer()
+	var floor, installs, uninstalls []time.Duration
+	for range 3 {
+		floor = append(floor, bareControlPlaneStart(b))
+	}
 	for i := 0; i < b.N; i++ {
-		b.StopTimer()
 		tn := tenant{release: fmt.Sprintf("bench-%d", i), namespace: testNamespace(ctx, b, "bench-tenant"), version: "1.37.2", helm: h}
 		b.StartTimer()
 		start := time.Now()
 		tn.helm.run(ctx, b, "install", tn.release, filepath.Join(root, "charts", "tenant-master"), "-n", tn.namespace,
-			"--post-renderer", filepath.Join(root, "bin", "taowa-postrender"))
-		waitUntil(ctx, b, tn.release+" /readyz", func(ctx context.Context) (bool, error) {
+			"--post-renderer", filepath.Join(root, "bin", "taowa-postrender"), "--wait", "--timeout", "5m")
+		waitUntil(ctx, b, tn.release+" /readyz through the ClusterIP, TLS verified against it", func(ctx context.Context) (bool, error) {
 			client, err := newTenantClient(ctx, tn)
 			if err != nil {
-				return false, nil
+				return false, err
 			}
 			body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-			return err == nil && string(body) == "ok", nil
+			return err == nil && string(body) == "ok", err
 		})
-		durations = append(durations, time.Since(start))
+		installs = append(installs, time.Since(start))
+		b.StopTimer()
+		recordTimeline(ctx, b, tn, fmt.Sprintf("install-%d", i))
 		if i == b.N-1 {
-			b.StopTimer()
 			reportIdleMemory(ctx, b, tn.namespace)
-			b.StartTimer()
 		}
-		tn.helm.run(ctx, b, "uninstall", tn.release, "-n", tn.namespace, "--wait")
+		start = time.Now()
+		tn.helm.run(ctx, b, "uninstall", tn.release, "-n", tn.namespace, "--wait", "--timeout", "3m")
+		waitUntil(ctx, b, tn.release+" has no Pod left", func(ctx context.Context) (bool, error) {
+			pods, err := env.client.CoreV1().Pods(tn.namespace).List(ctx, metav1.ListOptions{})
+			return err == nil && len(pods.Items) == 0, err
+		})
+		uninstalls = append(uninstalls, time.Since(start))
 	}
-	b.ReportMetric(median(durations).Seconds(), "s-median/install-to-readyz")
+	b.ReportMetric(percentile(installs, 50).Seconds(), "s-p50/install-to-readyz")
+	b.ReportMetric(percentile(installs, 95).Seconds(), "s-p95/install-to-readyz")
+	b.ReportMetric(median(floor).Seconds(), "s-median/bare-etcd-apiserver")
+	b.ReportMetric(percentile(installs, 50).Seconds()/median(floor).Seconds(), "ratio-p50/bare")
+	b.ReportMetric(percentile(uninstalls, 50).Seconds(), "s-p50/uninstall")
+	b.ReportMetric(percentile(uninstalls, 100).Seconds(), "s-max/uninstall")
+}
+
+// recordTimeline logs the tenant's latest timeline (`taowa status --timeline`) and, with
+// TAOWA_BENCH_OUT set, writes it as JSON to $TAOWA_BENCH_OUT/<name>.json.
+func recordTimeline(ctx context.Context, tb testing.TB, tn tenant, name string) {
+	tb.Helper()
+	cli := taowaCLI{namespace: tn.namespace}
+	tb.Logf("%s timeline:\n%s", name, cli.must(ctx, tb, "status", tn.release, "--timeline"))
+	dir := os.Getenv("TAOWA_BENCH_OUT")
+	if dir == "" {
+		return
+	}
+	require.NoError(tb, os.MkdirAll(dir, 0o755))
+	out := cli.must(ctx, tb, "status", tn.release, "--timeline", "-o", "json")
+	require.NoError(tb, os.WriteFile(filepath.Join(dir, name+".json"), []byte(out), 0o644))
 }
 
 // reportIdleMemory waits for the tenant to settle and reports each component's RSS, from the
@@ -105,4 +141,12 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// percentile returns the nearest-rank p-th percentile of ds.
+func percentile(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := (p*len(s) + 99) / 100
+	return s[max(rank, 1)-1]
 }

@@ -82,7 +82,7 @@ func TestTenantLifecycle(t *testing.T) {
 		out, err := helm3.output(ctx, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values", "--set", "kubernetesVersion=1.35.4", "--wait", "--timeout", "3m"}, postRender...)...)
 		require.Error(t, err, "helm upgrade to 1.35 must fail:\n%s", out)
 		assert.Contains(t, out, "pre-upgrade hooks failed")
-		logs := kubectl(t, "-n", ns, "logs", "job/"+rel+"-skew-check")
+		logs := kubectl(t, "-n", ns, "logs", "job/"+rel+"-pre-upgrade")
 		assert.Contains(t, logs, "cannot roll back Kubernetes 1.37.2 to 1.35.4: a rollback goes back one minor at most, to 1.36.3")
 		requireServes(ctx, t, tn, "1.37.2")
 		waitComponentsAt(ctx, t, ns, "1.37.2")

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -38,9 +39,23 @@ commands:
   etcd-snapshot
                take a verified etcd snapshot into the snapshot volume and prune old ones
   etcd-restore restore an etcd member from a snapshot, once (init container)
+  steps        run several of these in order in one process, stopping at the first failure:
+               steps -- skew-check ... -- pki ... -- etcd-snapshot ...
 
 Run "taowa-hook <command> -h" for a command's flags.
 `
+
+// commands are taowa-hook's subcommands, by name.
+var commands = map[string]func(context.Context, []string) error{
+	"pki":             runPKI,
+	"skew-check":      runSkewCheck,
+	"ready":           runReady,
+	"test":            runTest,
+	"wait-order":      runWaitOrder,
+	"snapshot-volume": runSnapshotVolume,
+	"etcd-snapshot":   runEtcdSnapshot,
+	"etcd-restore":    runEtcdRestore,
+}
 
 func main() {
 	if len(os.Args) < 2 {
@@ -49,38 +64,72 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "pki":
-		err = runPKI(ctx, os.Args[2:])
-	case "skew-check":
-		err = runSkewCheck(ctx, os.Args[2:])
-	case "ready":
-		err = runReady(ctx, os.Args[2:])
-	case "test":
-		err = runTest(ctx, os.Args[2:])
-	case "wait-order":
-		err = runWaitOrder(ctx, os.Args[2:])
-	case "snapshot-volume":
-		err = runSnapshotVolume(ctx, os.Args[2:])
-	case "etcd-snapshot":
-		err = runEtcdSnapshot(ctx, os.Args[2:])
-	case "etcd-restore":
-		err = runEtcdRestore(ctx, os.Args[2:])
+	name := os.Args[1]
+	switch name {
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
-	default:
-		fmt.Fprintf(os.Stderr, "taowa-hook: unknown command %q\n%s", os.Args[1], usage)
+	}
+	run, ok := commands[name]
+	if name == "steps" {
+		run, ok = runSteps, true
+	}
+	if !ok {
+		fmt.Fprintf(os.Stderr, "taowa-hook: unknown command %q\n%s", name, usage)
 		os.Exit(2)
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "taowa-hook %s: %v\n", os.Args[1], err)
+	if err := run(ctx, os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "taowa-hook %s: %v\n", name, err)
 		if skew.IsRefused(err) {
 			os.Exit(exitRefused)
 		}
 		os.Exit(1)
 	}
+}
+
+// runSteps runs commands one after another in this one process: `steps -- skew-check ... -- pki
+// ... -- etcd-snapshot ...`. It stops at the first that fails, with its error (a refusal stays a
+// refusal). One hook Job for several steps saves a Pod start per step.
+func runSteps(ctx context.Context, args []string) error {
+	steps, err := parseSteps(args)
+	if err != nil {
+		return err
+	}
+	for _, step := range steps {
+		run := commands[step[0]]
+		fmt.Printf("== %s\n", step[0])
+		if err := run(ctx, step[1:]); err != nil {
+			return fmt.Errorf("%s: %w", step[0], err)
+		}
+	}
+	return nil
+}
+
+// parseSteps splits `-- cmd args -- cmd args` into commands, each a known one.
+func parseSteps(args []string) ([][]string, error) {
+	var steps [][]string
+	for _, a := range args {
+		switch {
+		case a == "--":
+			steps = append(steps, nil)
+		case len(steps) == 0:
+			return nil, fmt.Errorf("want -- before each command, got %q", a)
+		default:
+			steps[len(steps)-1] = append(steps[len(steps)-1], a)
+		}
+	}
+	for _, step := range steps {
+		if len(step) == 0 {
+			return nil, errors.New("a -- without a command after it")
+		}
+		if _, ok := commands[step[0]]; !ok {
+			return nil, fmt.Errorf("unknown step %q", step[0])
+		}
+	}
+	if len(steps) == 0 {
+		return nil, errors.New("no steps: want -- COMMAND [ARGS] ...")
+	}
+	return steps, nil
 }
 
 // exitRefused is the exit code of a refusal; the chart's Job fails at once on it instead of retrying.
