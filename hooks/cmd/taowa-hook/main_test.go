@@ -14,9 +14,9 @@ func TestParseSteps(t *testing.T) {
 
 	for msg, args := range map[string][]string{
 		`want -- before each command, got "pki"`: {"pki", "--", "ready"},
-		`unknown step "steps"`:                    {"--", "steps", "--", "pki"},
-		"a -- without a command after it":         {"--", "pki", "--"},
-		"no steps":                                nil,
+		`unknown step "steps"`:                   {"--", "steps", "--", "pki"},
+		"a -- without a command after it":        {"--", "pki", "--"},
+		"no steps":                               nil,
 	} {
 		_, err := parseSteps(args)
 		require.Error(t, err, "%q", args)
