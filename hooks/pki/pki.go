@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -50,11 +51,11 @@ type Config struct {
 	Now func() time.Time
 	// CARotation, when its ID is set, advances the CAs to the given phase of that rotation.
 	CARotation CARotation
-	// HelmRelease, when set, is the Helm release that owns the apiserver's Service: a missing
-	// Service is created with Helm's ownership metadata, so that its ClusterIP is known and in
-	// the serving certificate before the apiserver first starts, and Helm adopts the Service
-	// when it applies the chart. Empty: the Service is only read.
-	HelmRelease string
+	// Instance is the release name (label app.kubernetes.io/instance). When set, a re-issued
+	// serving certificate is loaded at once: the apiserver Pods are annotated with its serial, which
+	// makes the kubelet sync their Secret volumes now instead of within its sync period (a minute
+	// or more), and the apiserver reloads the files.
+	Instance string
 }
 
 // Names of the Services the chart creates; the certificates must match them.
@@ -122,7 +123,7 @@ func (s *store) ensure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	clusterIP, err := s.ensureAPIServerService(ctx)
+	clusterIP, err := s.apiserverClusterIP(ctx)
 	if err != nil {
 		return err
 	}
@@ -334,47 +335,16 @@ func firstIP(cidr string) (net.IP, error) {
 	return first, nil
 }
 
-// Helm's ownership metadata: Helm adopts an existing object that carries it for the release it
-// names, instead of failing the install because the object exists.
-const (
-	helmManagedByLabel        = "app.kubernetes.io/managed-by"
-	helmManagedBy             = "Helm"
-	helmReleaseNameAnnotation = "meta.helm.sh/release-name"
-	helmReleaseNSAnnotation   = "meta.helm.sh/release-namespace"
-)
-
-// ensureAPIServerService returns the ClusterIP of the apiserver's Service. When the Service is
-// missing (a first install: the pre-install hook runs before Helm creates anything) it creates it
-// with cfg.HelmRelease's ownership metadata and only the port: Helm adopts it and applies the
-// chart's spec over it, keeping the address. Without cfg.HelmRelease a missing Service gives nil,
-// and the certificate names the Service by DNS only.
-func (s *store) ensureAPIServerService(ctx context.Context) (net.IP, error) {
-	services := s.client.CoreV1().Services(s.cfg.Namespace)
-	name := s.cfg.apiserverService()
-	svc, err := services.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) && s.cfg.HelmRelease != "" {
-		svc, err = services.Create(ctx, &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:        name,
-				Namespace:   s.cfg.Namespace,
-				Labels:      map[string]string{helmManagedByLabel: helmManagedBy},
-				Annotations: map[string]string{helmReleaseNameAnnotation: s.cfg.HelmRelease, helmReleaseNSAnnotation: s.cfg.Namespace},
-			},
-			// Only what the chart sets to the same value: server-side apply (Helm 4) then takes
-			// the fields over without a conflict.
-			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "https", Port: int32(s.cfg.APIServerPort)}}},
-		}, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			svc, err = services.Get(ctx, name, metav1.GetOptions{})
-		} else if err == nil {
-			fmt.Fprintf(s.out, "created service/%s (ClusterIP %s, for Helm release %s to adopt)\n", name, svc.Spec.ClusterIP, s.cfg.HelmRelease)
-		}
-	}
+// apiserverClusterIP returns the ClusterIP of the apiserver's Service, or nil while the Service
+// does not exist: on a first install this runs as a pre-install hook, before Helm creates it (and
+// Helm refuses to install over a Service it finds, so the hook cannot create it first).
+func (s *store) apiserverClusterIP(ctx context.Context) (net.IP, error) {
+	svc, err := s.client.CoreV1().Services(s.cfg.Namespace).Get(ctx, s.cfg.apiserverService(), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("service %s/%s: %w", s.cfg.Namespace, name, err)
+		return nil, fmt.Errorf("read service %s/%s: %w", s.cfg.Namespace, s.cfg.apiserverService(), err)
 	}
 	return net.ParseIP(svc.Spec.ClusterIP), nil
 }
@@ -410,6 +380,35 @@ func (s *store) ensureServingIP(ctx context.Context, secret *corev1.Secret, ca *
 		return fmt.Errorf("update secret %s/%s: %w", s.cfg.Namespace, name, err)
 	}
 	fmt.Fprintf(s.out, "updated secret/%s (serving certificate now names ClusterIP %s)\n", name, clusterIP)
+	return s.refreshAPIServerMounts(ctx, kp.Cert.SerialNumber.Text(16))
+}
+
+// AnnotationServingCertificate on an apiserver Pod names the serial of the serving certificate the
+// PKI hook last wrote; changing it makes the kubelet sync the Pod's volumes at once.
+const AnnotationServingCertificate = "taowa.io/serving-certificate"
+
+// refreshAPIServerMounts annotates the running apiserver Pods with serial, so that the kubelet
+// syncs their Secret volumes now and the apiservers reload the new serving certificate from the
+// files. Without Instance it leaves them to the kubelet's periodic sync.
+func (s *store) refreshAPIServerMounts(ctx context.Context, serial string) error {
+	if s.cfg.Instance == "" {
+		return nil
+	}
+	pods := s.client.CoreV1().Pods(s.cfg.Namespace)
+	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + s.cfg.Instance + ",app.kubernetes.io/component=kube-apiserver"})
+	if err != nil {
+		return fmt.Errorf("list apiserver Pods of %s/%s: %w", s.cfg.Namespace, s.cfg.Instance, err)
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationServingCertificate, serial)
+	for _, p := range list.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		if _, err := pods.Patch(ctx, p.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("annotate Pod %s/%s to load the new serving certificate: %w", s.cfg.Namespace, p.Name, err)
+		}
+		fmt.Fprintf(s.out, "annotated pod/%s: the kubelet syncs the new serving certificate now\n", p.Name)
+	}
 	return nil
 }
 

@@ -149,39 +149,39 @@ func TestServingCertificateGainsTheClusterIPOnceTheServiceExists(t *testing.T) {
 	assert.NotContains(t, out.String(), "updated", "a certificate that names the ClusterIP is kept")
 }
 
-// On a first install the pre-install run creates the apiserver's Service, for Helm to adopt, so
-// that the serving certificate names its ClusterIP from the apiserver's first start. A Service
-// that exists is only read.
-func TestFirstRunCreatesTheServiceForHelmAndNamesItsClusterIP(t *testing.T) {
+// With Instance, a re-issue annotates the running apiserver Pods, so that the kubelet syncs the
+// new certificate into them at once; other Pods are left alone.
+func TestReissuedServingCertificateIsSyncedIntoTheApiserverPods(t *testing.T) {
 	ctx := context.Background()
-	client := fake.NewClientset()
-	client.PrependReactor("create", "services", func(action k8stesting.Action) (bool, runtime.Object, error) {
-		svc := action.(k8stesting.CreateAction).GetObject().(*corev1.Service)
-		svc.Spec.ClusterIP = "10.96.7.8" // what the apiserver's allocator does
-		return false, nil, nil
-	})
+	pod := func(name, component string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "tenants",
+			Labels: map[string]string{"app.kubernetes.io/instance": "tenant-a", "app.kubernetes.io/component": component}}}
+	}
+	client := fake.NewClientset(pod("tenant-a-apiserver-1", "kube-apiserver"), pod("tenant-a-etcd-0", "etcd"))
 	cfg := testConfig()
-	cfg.HelmRelease = "tenant-a"
+	cfg.Instance = "tenant-a"
+	require.NoError(t, errOf(Ensure(ctx, client, cfg, io.Discard)))
+	_, err := client.CoreV1().Services("tenants").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenant-a-apiserver"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.7.8"},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
 	var out bytes.Buffer
 	require.NoError(t, errOf(Ensure(ctx, client, cfg, &out)))
-	assert.Contains(t, out.String(), "created service/tenant-a-apiserver (ClusterIP 10.96.7.8")
-
-	svc, err := client.CoreV1().Services("tenants").Get(ctx, "tenant-a-apiserver", metav1.GetOptions{})
-	require.NoError(t, err)
-	assert.Equal(t, "Helm", svc.Labels["app.kubernetes.io/managed-by"])
-	assert.Equal(t, map[string]string{"meta.helm.sh/release-name": "tenant-a", "meta.helm.sh/release-namespace": "tenants"}, svc.Annotations)
-	assert.Equal(t, []corev1.ServicePort{{Name: "https", Port: 6443}}, svc.Spec.Ports)
-	assert.Empty(t, svc.Spec.Selector, "Helm sets the selector when it adopts the Service")
-
+	assert.Contains(t, out.String(), "annotated pod/tenant-a-apiserver-1")
 	serving, err := certs.ParseCert(secretData(t, client, SecretAPIServer)[KeyCert])
 	require.NoError(t, err)
-	assert.NoError(t, serving.VerifyHostname("10.96.7.8"), "the first certificate names the ClusterIP")
+	apiserver, err := client.CoreV1().Pods("tenants").Get(ctx, "tenant-a-apiserver-1", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, serving.SerialNumber.Text(16), apiserver.Annotations[AnnotationServingCertificate])
+	etcd, err := client.CoreV1().Pods("tenants").Get(ctx, "tenant-a-etcd-0", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, etcd.Annotations)
 
 	client.ClearActions()
-	out.Reset()
-	require.NoError(t, errOf(Ensure(ctx, client, cfg, &out)))
+	require.NoError(t, errOf(Ensure(ctx, client, cfg, io.Discard)))
 	for _, a := range client.Actions() {
-		assert.NotContains(t, []string{"create", "update", "patch"}, a.GetVerb(), "second run: %s %s", a.GetVerb(), a.GetResource().Resource)
+		assert.NotEqual(t, "patch", a.GetVerb(), "nothing re-issued, nothing to sync")
 	}
 }
 

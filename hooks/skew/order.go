@@ -18,9 +18,11 @@ import (
 // The skew policy: kube-controller-manager and kube-scheduler are never newer than any
 // kube-apiserver. Helm applies every Deployment of a release at once, so each control-plane Pod
 // holds itself back in an init container until starting it keeps the policy:
-//   - an apiserver starts once an etcd member is Ready (an apiserver that finds no etcd gives up
-//     after about 20 s and restarts into the kubelet's back-off, which on a first install cost
-//     more than etcd's own start) and no controller-manager or scheduler Pod is newer than it (on a
+//   - an apiserver starts once an etcd member's container runs (an apiserver that finds no etcd
+//     gives up after about 20 s and restarts into the kubelet's back-off, which cost more than
+//     etcd's own start when the etcd volume was slow to come; etcd serves within a second of its
+//     start, before the apiserver first dials it, so waiting for its readiness probe would only
+//     add the probe's period) and no controller-manager or scheduler Pod is newer than it (on a
 //     rollback, they go back first);
 //   - a controller-manager or scheduler starts once no apiserver Pod is older than it (on an
 //     upgrade, the apiservers go first). A terminating apiserver no longer counts: it is out of
@@ -42,8 +44,8 @@ func follower(component string) bool {
 // OrderBlocker returns the first Pod that makes starting component at version break the skew
 // policy, and why; ok is true when there is none.
 func OrderBlocker(pods []corev1.Pod, component string, version versions.Version) (reason string, ok bool) {
-	if component == apiserver && !slices.ContainsFunc(pods, etcdReady) {
-		return "no etcd member is Ready yet", false
+	if component == apiserver && !slices.ContainsFunc(pods, etcdRunning) {
+		return "no etcd member runs yet", false
 	}
 	for _, p := range pods {
 		other := p.Labels[postrender.LabelComponent]
@@ -65,12 +67,12 @@ func OrderBlocker(pods []corev1.Pod, component string, version versions.Version)
 	return "", true
 }
 
-func etcdReady(p corev1.Pod) bool {
+func etcdRunning(p corev1.Pod) bool {
 	if p.Labels[postrender.LabelComponent] != etcd || p.DeletionTimestamp != nil {
 		return false
 	}
-	return slices.ContainsFunc(p.Status.Conditions, func(c corev1.PodCondition) bool {
-		return c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue
+	return slices.ContainsFunc(p.Status.ContainerStatuses, func(c corev1.ContainerStatus) bool {
+		return c.Name == etcd && c.State.Running != nil
 	})
 }
 

@@ -67,15 +67,15 @@ func controlPlanePod(name, component, version string) corev1.Pod {
 	}}
 }
 
-func readyEtcd() corev1.Pod {
+func runningEtcd() corev1.Pod {
 	p := controlPlanePod("etcd-0", "etcd", "1.37.2")
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "etcd", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
 	return p
 }
 
 func TestOrderBlocker(t *testing.T) {
 	upgrading := []corev1.Pod{
-		readyEtcd(),
+		runningEtcd(),
 		controlPlanePod("apiserver-old", "kube-apiserver", "1.36.3"),
 		controlPlanePod("apiserver-new", "kube-apiserver", "1.37.2"),
 		controlPlanePod("kcm-old", "kube-controller-manager", "1.36.3"),
@@ -92,7 +92,7 @@ func TestOrderBlocker(t *testing.T) {
 	assert.True(t, ok, "a terminating apiserver is out of the Service: the controller-manager need not wait for it to drain")
 
 	rollingBack := []corev1.Pod{
-		readyEtcd(),
+		runningEtcd(),
 		controlPlanePod("apiserver-old", "kube-apiserver", "1.37.2"),
 		controlPlanePod("apiserver-new", "kube-apiserver", "1.36.3"),
 		controlPlanePod("sched-old", "kube-scheduler", "1.37.2"),
@@ -110,9 +110,9 @@ func TestOrderBlocker(t *testing.T) {
 	starting := controlPlanePod("etcd-0", "etcd", "1.37.2")
 	reason, ok = OrderBlocker([]corev1.Pod{starting}, "kube-apiserver", v("1.37.2"))
 	assert.False(t, ok, "a fresh install's apiserver waits for etcd")
-	assert.Equal(t, "no etcd member is Ready yet", reason)
-	_, ok = OrderBlocker([]corev1.Pod{starting, readyEtcd()}, "kube-apiserver", v("1.37.2"))
-	assert.True(t, ok, "one Ready member is enough")
+	assert.Equal(t, "no etcd member runs yet", reason)
+	_, ok = OrderBlocker([]corev1.Pod{starting, runningEtcd()}, "kube-apiserver", v("1.37.2"))
+	assert.True(t, ok, "one running member is enough")
 }
 
 func TestObserve(t *testing.T) {

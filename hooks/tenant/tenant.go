@@ -5,6 +5,8 @@ package tenant
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -36,6 +38,9 @@ func AdminConfig(ctx context.Context, meta kubernetes.Interface, namespace, full
 	}
 	cfg.Timeout = 15 * time.Second
 	cfg.UserAgent = "taowa-hook"
+	// The bootstrap applies a few dozen objects: client-go's default 5 requests a second would
+	// make that seconds of waiting.
+	cfg.QPS, cfg.Burst = 50, 100
 	return cfg, nil
 }
 
@@ -43,7 +48,8 @@ func AdminConfig(ctx context.Context, meta kubernetes.Interface, namespace, full
 // the last error on timeout so the hook's log says why.
 func WaitReady(ctx context.Context, client kubernetes.Interface) error {
 	var last error
-	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+	// Every poll period is time a `helm install --wait` waits for nothing.
+	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		if err == nil && string(body) == "ok" {
 			return true, nil
@@ -55,4 +61,21 @@ func WaitReady(ctx context.Context, client kubernetes.Interface) error {
 		return fmt.Errorf("tenant apiserver not ready: %w (last: %v)", err, last)
 	}
 	return nil
+}
+
+// ByClusterIP returns admin with the apiserver Service's ClusterIP as its server: TLS is then
+// verified against the IP, as a client that dials the address (or a load balancer in front of
+// it) does.
+func ByClusterIP(ctx context.Context, meta kubernetes.Interface, namespace, fullName string, admin *rest.Config) (*rest.Config, error) {
+	name := fullName + "-apiserver"
+	svc, err := meta.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("read Service %s/%s: %w", namespace, name, err)
+	}
+	if len(svc.Spec.Ports) == 0 || net.ParseIP(svc.Spec.ClusterIP) == nil {
+		return nil, fmt.Errorf("Service %s/%s has no ClusterIP and port", namespace, name)
+	}
+	cfg := rest.CopyConfig(admin)
+	cfg.Host = "https://" + net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(svc.Spec.Ports[0].Port)))
+	return cfg, nil
 }

@@ -121,7 +121,7 @@ func TestHookJobsRunAfterTheirRBAC(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int{"tenant-a-lifecycle": 4, "tenant-a-pki": 2} // pre-rollback, ready, snapshot-volume, final; pki, pre-upgrade
+	want := map[string]int{"tenant-a-lifecycle": 3, "tenant-a-pki": 3} // pre-rollback, snapshot-volume, final; pki, pre-upgrade, ready
 	if !maps.Equal(accounts, want) {
 		t.Errorf("hook Jobs per ServiceAccount: %v, want %v", accounts, want)
 	}

@@ -243,6 +243,7 @@ Arguments: root, component.
 - --tenant-dns-domain={{ .Values.clusterDomain }}
 - --external-addresses={{ join "," .Values.apiserver.externalAddresses }}
 - --apiserver-port={{ .Values.apiserver.service.port }}
+- --instance={{ .Release.Name }}
 # Certificates name three members whatever etcd.replicas is, so scaling 1 -> 3 needs no new ones.
 - --etcd-replicas=3
 - --ca-validity={{ .Values.certificates.caValidity }}
@@ -258,7 +259,8 @@ Arguments: root, component.
 {{- end -}}
 
 {{/* RBAC to renew certificates: update this tenant's Secrets, read its apiserver Service (for the
-ClusterIP), restart the components that must reload a renewed certificate. */}}
+ClusterIP), annotate its apiserver Pods and restart the components that must reload a renewed
+certificate. */}}
 {{- define "tenant-master.pkiRenewRules" -}}
 {{- $full := include "tenant-master.fullname" . -}}
 - apiGroups: [""]
@@ -269,6 +271,10 @@ ClusterIP), restart the components that must reload a renewed certificate. */}}
   resources: [services]
   verbs: [get]
   resourceNames: [{{ $full }}-apiserver]
+# A re-issued serving certificate: annotate the apiserver Pods so that the kubelet syncs it now.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, patch]
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, patch]

@@ -104,10 +104,25 @@ func runReady(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Println("bootstrapped: cluster-info, node bootstrap RBAC, cluster-admins, helm test identity")
-	if volume.size == "" {
-		return nil
+	if volume.size != "" {
+		if err := volume.ensure(ctx, meta, r.fullName, *instance, r.namespace); err != nil {
+			return err
+		}
 	}
-	return volume.ensure(ctx, meta, r.fullName, *instance, r.namespace)
+	// What a client that dials the Service's address sees: the serving certificate must name it.
+	byIP, err := tenant.ByClusterIP(ctx, meta, r.namespace, r.fullName, admin)
+	if err != nil {
+		return err
+	}
+	ipClient, err := kubernetes.NewForConfig(byIP)
+	if err != nil {
+		return err
+	}
+	if err := tenant.WaitReady(waitCtx, ipClient); err != nil {
+		return fmt.Errorf("through the ClusterIP (%s): %w", byIP.Host, err)
+	}
+	fmt.Printf("tenant apiserver ready through %s, TLS verified against the address, after %.1fs\n", byIP.Host, time.Since(start).Seconds())
+	return nil
 }
 
 // runTest needs no meta cluster access: the test Pod mounts the admin kubeconfig Secret, so that

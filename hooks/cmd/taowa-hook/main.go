@@ -132,6 +132,12 @@ func parseSteps(args []string) ([][]string, error) {
 	return steps, nil
 }
 
+// The client-side rate limit of every client a hook makes.
+const (
+	hookQPS   = 50
+	hookBurst = 100
+)
+
 // exitRefused is the exit code of a refusal; the chart's Job fails at once on it instead of retrying.
 const exitRefused = 3
 
@@ -147,8 +153,8 @@ func runPKI(ctx context.Context, args []string) error {
 	fs.StringVar(&external, "external-addresses", "", "comma-separated extra IPs and DNS names of the apiserver")
 	fs.IntVar(&cfg.APIServerPort, "apiserver-port", 6443, "port of the apiserver Service")
 	fs.IntVar(&cfg.EtcdReplicas, "etcd-replicas", 3, "etcd members the certificates name")
-	fs.StringVar(&cfg.HelmRelease, "create-service-for-release", "", "create the apiserver's Service when missing, for this Helm release to adopt, "+
-		"so that the serving certificate names its ClusterIP from the start")
+	fs.StringVar(&cfg.Instance, "instance", "", "the release name (label app.kubernetes.io/instance): "+
+		"a re-issued serving certificate is synced into its apiserver Pods at once")
 	fs.DurationVar(&cfg.CAValidity, "ca-validity", 10*365*24*time.Hour, "validity of the CAs")
 	fs.DurationVar(&cfg.CertValidity, "cert-validity", 365*24*time.Hour, "validity of leaf certificates")
 	fs.DurationVar(&cfg.RenewBefore, "renew-before", 0, "renew leaf certificates and kubeconfigs that expire within this time; 0 never renews")
@@ -233,5 +239,8 @@ func metaClient(kubeconfig string) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("meta cluster client: %w", err)
 	}
+	// client-go's default of 5 requests a second throttled the PKI hook's 30-odd requests to
+	// 7 s of a 20 s install; each hook makes a bounded number of requests.
+	cfg.QPS, cfg.Burst = hookQPS, hookBurst
 	return kubernetes.NewForConfig(cfg)
 }
