@@ -293,3 +293,4 @@ certificate. */}}
 - --snapshot-volume-storage-class={{ . }}
 {{- end }}
 {{- end -}}
+
