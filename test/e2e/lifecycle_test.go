@@ -148,7 +148,7 @@ func TestTenantLifecycle(t *testing.T) {
 		}
 		t.Run("a failed upgrade rolls back ("+failed.name+")", func(t *testing.T) {
 			out, err := h.output(ctx, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values",
-				"--set", "apiserver.extraArgs.tls-min-version=VersionTLS99", "--timeout", "90s"}, failed.args...)...)
+				"--set", "apiserver.extraArgs.tls-min-version=VersionTLS99", "--timeout", "45s"}, failed.args...)...)
 			require.Error(t, err, "the upgrade must fail:\n%s", out)
 			assert.Contains(t, out, "rolled back")
 			requireServes(ctx, t, tn, "1.36.3")
