@@ -45,7 +45,7 @@ func TestOperator(t *testing.T) {
 
 	// A Helm operation of the operator that takes longer than this fails and is rolled back.
 	h.run(ctx, t, "install", "taowa-operator", filepath.Join(root, "charts", "taowa-operator"), "-n", operatorNS,
-		"--set", "watchNamespace="+ns, "--set", "timeout=3m", "--set", "resync=10s", "--wait", "--timeout", "2m")
+		"--set", "watchNamespace="+ns, "--set", "timeout=60s", "--set", "resync=10s", "--wait", "--timeout", "2m")
 
 	tn := tenant{release: "tc", namespace: ns, version: "1.35.4"}
 	kubectlStdin(t, []byte(`apiVersion: taowa.io/v1alpha1
@@ -144,7 +144,7 @@ spec:
 	assert.Empty(t, jobs.Items, "hook Jobs left")
 }
 
-func clusterClient(t *testing.T) dynamic.NamespaceableResourceInterface {
+func clusterClient(t testing.TB) dynamic.NamespaceableResourceInterface {
 	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", env.kubeconfig)
 	require.NoError(t, err)
@@ -154,11 +154,16 @@ func clusterClient(t *testing.T) dynamic.NamespaceableResourceInterface {
 }
 
 // waitCluster polls the Cluster tc until done says so, and returns it.
-func waitCluster(ctx context.Context, t *testing.T, clusters dynamic.ResourceInterface, what string, done func(*v1alpha1.Cluster) bool) *v1alpha1.Cluster {
+func waitCluster(ctx context.Context, t testing.TB, clusters dynamic.ResourceInterface, what string, done func(*v1alpha1.Cluster) bool) *v1alpha1.Cluster {
+	return waitClusterNamed(ctx, t, clusters, "tc", what, done)
+}
+
+// waitClusterNamed polls the Cluster name until done says so, and returns it.
+func waitClusterNamed(ctx context.Context, t testing.TB, clusters dynamic.ResourceInterface, name, what string, done func(*v1alpha1.Cluster) bool) *v1alpha1.Cluster {
 	t.Helper()
 	var c v1alpha1.Cluster
 	waitUntil(ctx, t, what, func(ctx context.Context) (bool, error) {
-		u, err := clusters.Get(ctx, "tc", metav1.GetOptions{})
+		u, err := clusters.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
@@ -216,7 +221,7 @@ func releaseStatuses(ctx context.Context, t *testing.T, h helm, tn tenant) []str
 
 // cleanUpOperator prints the operator's log when the test failed, then removes the operator and
 // its CRD, releasing any Cluster a failure left behind with its finalizer.
-func cleanUpOperator(t *testing.T, h helm, operatorNS, ns string) {
+func cleanUpOperator(t testing.TB, h helm, operatorNS, ns string) {
 	ctx := context.Background()
 	if t.Failed() {
 		out, _ := h.output(ctx, "status", "taowa-operator", "-n", operatorNS)
@@ -238,4 +243,38 @@ func cleanUpOperator(t *testing.T, h helm, operatorNS, ns string) {
 	if out, err := exec.Command(env.kubectl, "--kubeconfig", env.kubeconfig, "delete", "crd", "clusters.taowa.io", "--ignore-not-found").CombinedOutput(); err != nil {
 		t.Logf("delete the CRD: %v\n%s", err, out)
 	}
+}
+
+// BenchmarkClusterToReady measures the operator path: a Cluster applied until its status says
+// Ready with the endpoint, one tenant at a time (each deleted, untimed, before the next); it
+// reports the median. Each tenant's timeline goes to the log (and TAOWA_BENCH_OUT).
+func BenchmarkClusterToReady(b *testing.B) {
+	ctx := context.Background()
+	h := helmFor(b, 3)
+	_, err := clusterClient(b).List(ctx, metav1.ListOptions{Limit: 1})
+	require.True(b, apierrors.IsNotFound(err), "the meta cluster serves taowa.io Clusters already: %v", err)
+	operatorNS := testNamespace(ctx, b, "bench-operator")
+	ns := testNamespace(ctx, b, "bench-cluster")
+	clusters := clusterClient(b).Namespace(ns)
+	b.Cleanup(func() { cleanUpOperator(b, h, operatorNS, ns) })
+	h.run(ctx, b, "install", "taowa-operator", filepath.Join(repoRoot(), "charts", "taowa-operator"), "-n", operatorNS,
+		"--set", "watchNamespace="+ns, "--wait", "--timeout", "2m")
+	cli := taowaCLI{namespace: ns}
+	b.StopTimer()
+	var durations []time.Duration
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("bench-%d", i)
+		manifest := fmt.Sprintf("apiVersion: taowa.io/v1alpha1\nkind: Cluster\nmetadata: {name: %s}\nspec: {kubernetesVersion: \"1.37.2\"}\n", name)
+		b.StartTimer()
+		start := time.Now()
+		kubectlStdin(b, []byte(manifest), "apply", "-n", ns, "-f", "-")
+		waitClusterNamed(ctx, b, clusters, name, name+" Ready with its endpoint", func(c *v1alpha1.Cluster) bool {
+			return c.Status.Endpoint != "" && conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
+		})
+		durations = append(durations, time.Since(start))
+		b.StopTimer()
+		recordTimeline(ctx, b, tenant{release: name, namespace: ns}, "cluster-"+name)
+		cli.must(ctx, b, "delete", name, "--wait")
+	}
+	b.ReportMetric(median(durations).Seconds(), "s-median/cluster-to-ready")
 }

@@ -17,7 +17,8 @@ import (
 
 // BenchmarkTenantMinorUpgrade measures a minor upgrade, 1.36 to 1.37, of a tenant with two
 // apiserver replicas: from `helm upgrade` to every component on the new version and Ready
-// (median), while a client writes and reads a ConfigMap through the tenant's Service every 100 ms;
+// (median; each upgrade's timeline goes to the log and TAOWA_BENCH_OUT), while a client writes
+// and reads a ConfigMap through the tenant's Service every 100 ms;
 // it reports the client's requests and how many failed (the goal is none). Between iterations,
 // `helm rollback` returns to 1.36, untimed.
 func BenchmarkTenantMinorUpgrade(b *testing.B) {
@@ -67,6 +68,7 @@ func BenchmarkTenantMinorUpgrade(b *testing.B) {
 		waitComponentsAt(ctx, b, tn.namespace, "1.37.2")
 		durations = append(durations, time.Since(start))
 		b.StopTimer()
+		recordTimeline(ctx, b, tn, fmt.Sprintf("upgrade-%d", i))
 
 		time.Sleep(5 * time.Second) // old apiservers finish shutting down under load
 		stopProbe()
