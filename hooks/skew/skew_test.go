@@ -2,6 +2,7 @@ package skew
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -129,4 +130,19 @@ func TestObserve(t *testing.T) {
 	assert.Equal(t, []Running{{Source: "Deployment tenant-a-apiserver", Version: v("1.36.3")}}, running)
 	require.Len(t, warnings, 1, "the unreachable /version is reported")
 	assert.Contains(t, warnings[0], "admin kubeconfig Secret does not exist")
+}
+
+func TestCheckEtcdMembers(t *testing.T) {
+	ctx := context.Background()
+	three := int32(3)
+	meta := fake.NewClientset(&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "t-etcd", Namespace: "ns"}, Spec: appsv1.StatefulSetSpec{Replicas: &three}})
+	require.NoError(t, CheckEtcdMembers(ctx, meta, "ns", "t", 3))
+	for _, want := range []int{1, 5} {
+		err := CheckEtcdMembers(ctx, meta, "ns", "t", want)
+		require.Error(t, err)
+		assert.True(t, IsRefused(err), "a refusal, not a fault")
+		assert.Contains(t, err.Error(), fmt.Sprintf("etcd.replicas is 3 on the running tenant (StatefulSet ns/t-etcd) and the release asks for %d", want))
+		assert.Contains(t, err.Error(), "keep etcd.replicas at 3")
+	}
+	require.NoError(t, CheckEtcdMembers(ctx, fake.NewClientset(), "ns", "t", 3), "nothing runs yet: a first install")
 }

@@ -114,6 +114,9 @@ func (m *Manager) Apply(ctx context.Context, name string, opts ApplyOptions) (Ap
 	if target == result.From && reflect.DeepEqual(values, asStoredOrNil(deployed.Config)) {
 		return result, nil
 	}
+	if err := checkFixedValues(deployed.Config, values); err != nil {
+		return fail(err)
+	}
 	ch, err := m.loadChart()
 	if err != nil {
 		return fail(err)

@@ -81,6 +81,7 @@ func TestApplyRefusals(t *testing.T) {
 		{"1.35.4", nil, "older than"},
 		{"1.38.0", nil, "1.38"},
 		{"1.36.3", map[string]any{"kubernetesVersion": "1.37.2"}, "give the Kubernetes version as an option"},
+		{"1.37.2", map[string]any{"etcd": map[string]any{"replicas": 3}}, "etcd.replicas is 1 on the running tenant and the change asks for 3"},
 	} {
 		if _, err := apply(t, m, tc.version, tc.values); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("apply %s %v: got %v, want an error saying %q", tc.version, tc.values, err, tc.want)

@@ -222,7 +222,16 @@ func TestUpgradeRefusedBeforeAnythingChanges(t *testing.T) {
 	}
 	assertEqual(t, "history", historyVersions(t, m, "tenant-a", "tenant-a"), []string{"1.34.4 deployed"})
 
-	_, err := m.Upgrade(context.Background(), "tenant-a", UpgradeOptions{Namespace: "tenant-a", To: mustVersion(t, "1.36.3"), Rollout: Rollout{}})
+	// etcd's membership is fixed: a change of etcd.replicas is refused, whatever else changes.
+	_, err := m.Upgrade(context.Background(), "tenant-a", UpgradeOptions{Namespace: "tenant-a", To: mustVersion(t, "1.34.4"),
+		Values: map[string]any{"etcd": map[string]any{"replicas": 3}}, Rollout: waited})
+	var fixed *FixedValueError
+	if !errors.As(err, &fixed) || !strings.Contains(err.Error(), "keep etcd.replicas at 1") {
+		t.Errorf("etcd.replicas 1 -> 3: got %v, want a FixedValueError", err)
+	}
+	assertEqual(t, "history", historyVersions(t, m, "tenant-a", "tenant-a"), []string{"1.34.4 deployed"})
+
+	_, err = m.Upgrade(context.Background(), "tenant-a", UpgradeOptions{Namespace: "tenant-a", To: mustVersion(t, "1.36.3"), Rollout: Rollout{}})
 	if err == nil || !strings.Contains(err.Error(), "wait") {
 		t.Errorf("a two-step walk without wait: got %v, want a refusal", err)
 	}

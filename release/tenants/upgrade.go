@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
@@ -130,6 +131,15 @@ func (m *Manager) Upgrade(ctx context.Context, name string, opts UpgradeOptions)
 	}
 	steps, err := PlanUpgrade(result.From, opts.To)
 	if err != nil {
+		return fail(err)
+	}
+	// Helm's --reuse-values: the change's values over the deployed revision's (asStored copies
+	// them: CoalesceTables merges into its first argument).
+	next, err := asStored(opts.Values)
+	if err != nil {
+		return fail(err)
+	}
+	if err := checkFixedValues(current.Config, chartutil.CoalesceTables(next, asStoredOrNil(current.Config))); err != nil {
 		return fail(err)
 	}
 	// Each step's pre-upgrade skew check reads the version the tenant runs: the step before must

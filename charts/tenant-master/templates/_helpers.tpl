@@ -244,7 +244,7 @@ Arguments: root, component.
 - --external-addresses={{ join "," .Values.apiserver.externalAddresses }}
 - --apiserver-port={{ .Values.apiserver.service.port }}
 - --instance={{ .Release.Name }}
-# Certificates name three members whatever etcd.replicas is, so scaling 1 -> 3 needs no new ones.
+# Certificates name three members whatever etcd.replicas is.
 - --etcd-replicas=3
 - --ca-validity={{ .Values.certificates.caValidity }}
 - --cert-validity={{ .Values.certificates.validity }}

@@ -47,9 +47,15 @@ func runSkewCheck(ctx context.Context, args []string) error {
 	var r releaseFlags
 	fs := flag.NewFlagSet("skew-check", flag.ExitOnError)
 	r.register(fs)
+	etcdReplicas := fs.Int("etcd-replicas", 0, "the etcd members the release asks for: refused when the running tenant has another number (0: not checked)")
 	target, meta, err := r.parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if *etcdReplicas > 0 {
+		if err := skew.CheckEtcdMembers(ctx, meta, r.namespace, r.fullName, *etcdReplicas); err != nil {
+			return err
+		}
 	}
 	running, err := skew.Observe(ctx, meta, r.namespace, r.fullName, func(msg string) { fmt.Println("warning:", msg) })
 	if err != nil {
