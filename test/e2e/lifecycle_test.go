@@ -27,7 +27,8 @@ import (
 )
 
 // TestTenantLifecycle walks one tenant through day 2 with Helm: install 1.36, bootstrap a node
-// token, helm test, upgrade to 1.37, a refused two-minor rollback, helm rollback to 1.36, a restore
+// token, helm test, upgrade to 1.37, a refused two-minor rollback, a refused change of etcd's
+// member count, helm rollback to 1.36, a restore
 // from a snapshot, a scheduled snapshot, an upgrade that breaks the apiserver rolled back by Helm 4's
 // --rollback-on-failure and by Helm 3's --atomic, an etcd Pod deleted, an uninstall that leaves a
 // final snapshot; the tenant's objects survive every step.
@@ -86,6 +87,18 @@ func TestTenantLifecycle(t *testing.T) {
 		assert.Contains(t, logs, "cannot roll back Kubernetes 1.37.2 to 1.35.4: a rollback goes back one minor at most, to 1.36.3")
 		requireServes(ctx, t, tn, "1.37.2")
 		waitComponentsAt(ctx, t, ns, "1.37.2")
+	})
+
+	t.Run("a change of etcd members is refused", func(t *testing.T) {
+		out, err := helm3.output(ctx, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values", "--set", "etcd.replicas=3", "--wait", "--timeout", "3m"}, postRender...)...)
+		require.Error(t, err, "helm upgrade with etcd.replicas=3 must fail:\n%s", out)
+		logs := kubectl(t, "-n", ns, "logs", "job/"+rel+"-pre-upgrade")
+		assert.Contains(t, logs, "etcd.replicas is 1 on the running tenant")
+		sts, err := env.client.AppsV1().StatefulSets(ns).Get(ctx, rel+"-etcd", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, int32(1), *sts.Spec.Replicas, "etcd keeps its one member")
+		requireServes(ctx, t, tn, "1.37.2")
+		assertObjects(ctx, t, tn)
 	})
 
 	t.Run("helm rollback to 1.36", func(t *testing.T) {

@@ -97,6 +97,12 @@ spec:
 	waitComponentsAt(ctx, t, ns, "1.37.2")
 	assertObjects(ctx, t, tn)
 
+	// etcd's member count is fixed: the API server refuses the change (the CRD's validation rule).
+	out, err := exec.CommandContext(ctx, env.kubectl, "--kubeconfig", env.kubeconfig, "-n", ns, "patch", "cluster", "tc", "--type", "merge",
+		"-p", `{"spec":{"etcd":{"replicas":3}}}`).CombinedOutput()
+	require.Error(t, err, "a change of etcd.replicas must be refused:\n%s", out)
+	assert.Contains(t, string(out), "etcd.replicas cannot change once the Cluster exists")
+
 	// An apiserver flag value it cannot parse: the rollout never gets ready, Helm's atomic
 	// upgrade rolls back, the Cluster says so and the operator does not retry it.
 	patchCluster(ctx, t, clusters, `{"spec":{"master":{"apiserver":{"extraArgs":{"min-request-timeout":"not-a-number"}}}}}`)
