@@ -475,10 +475,18 @@ func tlsSecret(kp *certs.KeyPair, bundle []byte) (*corev1.Secret, error) {
 	}
 	data := map[string][]byte{KeyCert: kp.CertPEM(), KeyKey: key, KeyCA: bundle}
 	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationNotAfter: kp.Cert.NotAfter.UTC().Format(time.RFC3339)}},
+		ObjectMeta: metav1.ObjectMeta{Annotations: issued(kp)},
 		Type:       corev1.SecretTypeTLS,
 		Data:       data,
 	}, nil
+}
+
+// issued are the annotations of a Secret that holds kp, written now.
+func issued(kp *certs.KeyPair) map[string]string {
+	return map[string]string{
+		AnnotationNotAfter: kp.Cert.NotAfter.UTC().Format(time.RFC3339),
+		AnnotationIssuedAt: time.Now().UTC().Format(time.RFC3339Nano),
+	}
 }
 
 // authority is one CA as its Secret holds it: the signer that issues leaves, and the trust bundle
@@ -559,7 +567,7 @@ func (s *store) kubeconfigSecret(ca *authority, user string, groups []string) (*
 		return nil, err
 	}
 	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationNotAfter: kp.Cert.NotAfter.UTC().Format(time.RFC3339)}},
+		ObjectMeta: metav1.ObjectMeta{Annotations: issued(kp)},
 		Type:       corev1.SecretTypeOpaque,
 		Data:       map[string][]byte{KeyKubeconfig: kc},
 	}, nil

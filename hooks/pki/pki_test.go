@@ -272,5 +272,48 @@ func TestEnsureRenewsExpiringLeavesOnly(t *testing.T) {
 	assert.NotEqual(t, old.SerialNumber, fresh.SerialNumber, "a new certificate")
 	assert.False(t, fresh.NotAfter.Before(old.NotAfter), "valid at least as long (issued by the real clock)")
 	assert.Equal(t, old.DNSNames, fresh.DNSNames, "with the same names")
-	assert.Equal(t, []string{"tenant-a-apiserver", "tenant-a-controller-manager", "tenant-a-scheduler"}, cfg.DeploymentsToRestart(renewed))
+}
+
+// Restarts follow what runs: a component whose running Pod started before a Secret it reads at
+// start was written is stale, whichever run wrote it, so a run that renewed and died before the
+// restart is made good by the next, which renews nothing.
+func TestStaleDeploymentsFollowWhatRuns(t *testing.T) {
+	ctx := context.Background()
+	running := func(name, component string, started time.Time) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "tenants",
+			Labels: map[string]string{"app.kubernetes.io/instance": "tenant-a", "app.kubernetes.io/component": component}},
+			Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: component,
+				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(started)}}}}}}
+	}
+	client := fake.NewClientset()
+	cfg := testConfig()
+	cfg.Instance = "tenant-a"
+	require.NoError(t, errOf(Ensure(ctx, client, cfg, io.Discard)))
+	later := time.Now().Add(time.Minute)
+	for _, p := range []*corev1.Pod{running("a", "kube-apiserver", later), running("c", "kube-controller-manager", later), running("s", "kube-scheduler", later)} {
+		_, err := client.CoreV1().Pods("tenants").Create(ctx, p, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	stale, err := StaleDeployments(ctx, client, cfg)
+	require.NoError(t, err)
+	assert.Empty(t, stale, "Pods started after every Secret was written")
+
+	// A renewal of the scheduler's kubeconfig, as a run that died before restarting left it.
+	s, err := client.CoreV1().Secrets("tenants").Get(ctx, "tenant-a-"+SecretSchedulerKC, metav1.GetOptions{})
+	require.NoError(t, err)
+	renewedAt := later.Add(time.Minute).UTC().Format(time.RFC3339Nano)
+	s.Annotations[AnnotationIssuedAt] = renewedAt
+	_, err = client.CoreV1().Secrets("tenants").Update(ctx, s, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	stale, err = StaleDeployments(ctx, client, cfg)
+	require.NoError(t, err)
+	assert.Equal(t, []Restart{{Deployment: "tenant-a-scheduler", IssuedAt: renewedAt}}, stale)
+
+	// Its new Pod started after the renewal: nothing is stale any more.
+	require.NoError(t, client.CoreV1().Pods("tenants").Delete(ctx, "s", metav1.DeleteOptions{}))
+	_, err = client.CoreV1().Pods("tenants").Create(ctx, running("s2", "kube-scheduler", later.Add(2*time.Minute)), metav1.CreateOptions{})
+	require.NoError(t, err)
+	stale, err = StaleDeployments(ctx, client, cfg)
+	require.NoError(t, err)
+	assert.Empty(t, stale)
 }

@@ -1,7 +1,5 @@
 package pki
 
-import "sort"
-
 // Secret names and keys written by `taowa-hook pki`. They are the contract with the chart, which
 // mounts them: nothing else writes these Secrets. Every name is prefixed with the release's full
 // name ("<release>-ca", ...).
@@ -37,6 +35,13 @@ const (
 	ManagedBy      = "taowa-hook"
 	// AnnotationNotAfter records a certificate's expiry, for rotation and for humans.
 	AnnotationNotAfter = "taowa.io/not-after"
+	// AnnotationCertificatesIssued on a Deployment's Pod template is the AnnotationIssuedAt of
+	// the newest Secret its Pods read at start: setting it restarts them, and setting it again
+	// to the same value (a retried run) does nothing.
+	AnnotationCertificatesIssued = "taowa.io/certificates-issued-at"
+	// AnnotationIssuedAt records when a certificate or kubeconfig was written (RFC 3339, the
+	// hook's clock): a component Pod that started before it still runs with the one before.
+	AnnotationIssuedAt = "taowa.io/issued-at"
 )
 
 // restartOnRenewal maps a renewed Secret to the Deployment (by name suffix) that must restart to
@@ -51,17 +56,3 @@ var restartOnRenewal = map[string]string{
 	SecretSchedulerKC:            "scheduler",
 }
 
-// DeploymentsToRestart returns the Deployments (full names, sorted, each once) that must restart
-// after the given Secrets (short names) were renewed.
-func (c Config) DeploymentsToRestart(renewed []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, r := range renewed {
-		if suffix, ok := restartOnRenewal[r]; ok && !seen[suffix] {
-			seen[suffix] = true
-			out = append(out, c.Release+"-"+suffix)
-		}
-	}
-	sort.Strings(out)
-	return out
-}

@@ -27,9 +27,6 @@ type Workload struct {
 
 func (w Workload) String() string { return w.Kind + "/" + w.Name }
 
-// AnnotationRestartedAt is the Pod template annotation `kubectl rollout restart` sets.
-const AnnotationRestartedAt = "kubectl.kubernetes.io/restartedAt"
-
 // Restart sets Pod template annotation key to value, which rolls the workload's Pods when the
 // value is new and does nothing when it is already set: a deterministic value makes a restart
 // idempotent. It reports whether the Pods roll. Rolling updates (maxUnavailable 0 for the
@@ -59,11 +56,6 @@ func Restart(ctx context.Context, client kubernetes.Interface, w Workload, key, 
 	return after.GetGeneration() != before.GetGeneration(), nil
 }
 
-// RestartNow restarts w as `kubectl rollout restart` does, with the current time.
-func RestartNow(ctx context.Context, client kubernetes.Interface, w Workload) error {
-	_, err := Restart(ctx, client, w, AnnotationRestartedAt, time.Now().UTC().Format(time.RFC3339))
-	return err
-}
 
 // Wait polls until every workload has rolled out: its controller saw the latest spec, and every
 // replica runs the latest Pod template and is ready.

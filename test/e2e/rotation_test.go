@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -58,7 +59,7 @@ func TestCertificateRotation(t *testing.T) {
 			if err != nil {
 				return false, err
 			}
-			_, restarted := d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"]
+			_, restarted := d.Spec.Template.Annotations[pki.AnnotationCertificatesIssued]
 			return restarted && d.Generation > generations[name] && d.Status.ObservedGeneration == d.Generation && d.Status.UpdatedReplicas == *d.Spec.Replicas &&
 				d.Status.Replicas == *d.Spec.Replicas && d.Status.ReadyReplicas == *d.Spec.Replicas, nil
 		})
@@ -82,6 +83,28 @@ func TestCertificateRotation(t *testing.T) {
 	t.Logf("%d requests through the rotation, %d failed", requests, failures)
 	assert.Zero(t, failures, "no request may fail while certificates rotate")
 	assert.Greater(t, requests, int64(100))
+
+	// A run that renewed and died before it restarted anything (the hook run from here without
+	// --restart): the next run of the CronJob renews nothing, and restarts what still runs with
+	// the old certificates.
+	schedulerBefore, err := env.client.AppsV1().Deployments(tn.namespace).Get(ctx, tn.release+"-scheduler", metav1.GetOptions{})
+	require.NoError(t, err)
+	out, err := exec.CommandContext(ctx, filepath.Join(root, "bin", "taowa-hook"), "pki", "--kubeconfig", env.kubeconfig,
+		"--release", tn.release, "--namespace", tn.namespace, "--instance", tn.release, "--tenant-service-cidr", "10.32.0.0/16",
+		"--cert-validity", "1h", "--renew-before", "59m").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "renewed secret/"+tn.release+"-scheduler-kubeconfig")
+	renewed, err := env.client.CoreV1().Secrets(tn.namespace).Get(ctx, tn.release+"-"+pki.SecretSchedulerKC, metav1.GetOptions{})
+	require.NoError(t, err)
+	issuedAt := renewed.Annotations[pki.AnnotationIssuedAt]
+	waitUntil(ctx, t, "the next run restarted the scheduler for the renewal it did not make", func(ctx context.Context) (bool, error) {
+		d, err := env.client.AppsV1().Deployments(tn.namespace).Get(ctx, tn.release+"-scheduler", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return d.Generation > schedulerBefore.Generation && d.Spec.Template.Annotations[pki.AnnotationCertificatesIssued] == issuedAt &&
+			d.Status.ObservedGeneration == d.Generation && d.Status.UpdatedReplicas == *d.Spec.Replicas && d.Status.ReadyReplicas == *d.Spec.Replicas, nil
+	})
 
 	h.run(ctx, t, "uninstall", tn.release, "-n", tn.namespace, "--wait", "--timeout", "3m")
 }

@@ -171,8 +171,7 @@ func runPKI(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	renewed, err := pki.Ensure(ctx, client, cfg, os.Stdout)
-	if err != nil || !*restart {
+	if _, err := pki.Ensure(ctx, client, cfg, os.Stdout); err != nil || !*restart {
 		return err
 	}
 	rolled := map[string]bool{}
@@ -181,15 +180,24 @@ func runPKI(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	for _, name := range cfg.DeploymentsToRestart(renewed) {
-		w := rollout.Workload{Kind: rollout.Deployment, Namespace: cfg.Namespace, Name: name}
+	// What runs decides, not what this run renewed: a run that died between a renewal and the
+	// restart is made good here.
+	stale, err := pki.StaleDeployments(ctx, client, cfg)
+	if err != nil {
+		return err
+	}
+	for _, r := range stale {
+		w := rollout.Workload{Kind: rollout.Deployment, Namespace: cfg.Namespace, Name: r.Deployment}
 		if rolled[w.String()] {
 			continue // its Pods are already new, with the renewed certificates
 		}
-		if err := rollout.RestartNow(ctx, client, w); err != nil {
+		changed, err := rollout.Restart(ctx, client, w, pki.AnnotationCertificatesIssued, r.IssuedAt)
+		if err != nil {
 			return err
 		}
-		fmt.Printf("restarted %s to load its renewed certificates\n", w)
+		if changed {
+			fmt.Printf("restarted %s: a Pod started before its certificates were written at %s\n", w, r.IssuedAt)
+		}
 	}
 	return nil
 }
