@@ -55,4 +55,3 @@ var restartOnRenewal = map[string]string{
 	SecretControllerManagerKC:    "controller-manager",
 	SecretSchedulerKC:            "scheduler",
 }
-

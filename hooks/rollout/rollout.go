@@ -56,7 +56,6 @@ func Restart(ctx context.Context, client kubernetes.Interface, w Workload, key, 
 	return after.GetGeneration() != before.GetGeneration(), nil
 }
 
-
 // Wait polls until every workload has rolled out: its controller saw the latest spec, and every
 // replica runs the latest Pod template and is ready.
 func Wait(ctx context.Context, client kubernetes.Interface, workloads ...Workload) error {
