@@ -59,6 +59,12 @@ func Take(ctx context.Context, cfg Config, now time.Time) (Snapshot, []string, e
 	if err := validate(cfg); err != nil {
 		return Snapshot{}, nil, err
 	}
+	unlock, err := lockDir(ctx, cfg.Dir)
+	if err != nil {
+		return Snapshot{}, nil, err
+	}
+	defer unlock()
+	// What a killed run left: no other run is writing now.
 	if err := removeIncoming(cfg.Dir); err != nil {
 		return Snapshot{}, nil, err
 	}

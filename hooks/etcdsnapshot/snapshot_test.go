@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,4 +48,31 @@ func TestRestoreNeedsItsInputs(t *testing.T) {
 	_, err = Restore(RestoreConfig{Snapshot: filepath.Join(dir, "missing.db"), DataDir: filepath.Join(dir, "data"), Name: "m",
 		PeerURL: "https://m:2380", InitialCluster: "m=https://m:2380"}, time.Now())
 	assert.ErrorContains(t, err, "missing.db")
+}
+
+// Two runs on one snapshot directory take turns: the second waits for the first's lock, and one
+// that cannot get it in time says so.
+func TestSnapshotRunsTakeTurns(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := lockDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := lockDir(ctx, dir); err == nil || !strings.Contains(err.Error(), "another snapshot run holds") {
+		t.Fatalf("a second run while the first holds the lock: got %v", err)
+	}
+	done := make(chan error)
+	go func() {
+		unlock2, err := lockDir(context.Background(), dir)
+		if err == nil {
+			unlock2()
+		}
+		done <- err
+	}()
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatalf("the second run after the first: %v", err)
+	}
 }
