@@ -22,7 +22,7 @@ import (
 )
 
 // The operator's ClusterRole lets it apply every object a tenant-master release has, with every
-// option on, and create every Role the chart grants (Kubernetes refuses to let a subject create
+// option on (but the helm test Pod: the operator runs no helm test), and create every Role the chart grants (Kubernetes refuses to let a subject create
 // a Role that grants more than it holds).
 func TestOperatorRBACCoversTheTenantMasterChart(t *testing.T) {
 	tenantChart := tenantstest.ChartPath()
@@ -52,8 +52,8 @@ func TestOperatorRBACCoversTheTenantMasterChart(t *testing.T) {
 		gvk := obj.GroupVersionKind()
 		resource := plural(gvk.Kind)
 		verbs := []string{"get", "list", "watch", "create", "delete", "update", "patch"}
-		if gvk.Kind == "Pod" { // the helm test Pod is created and deleted, never changed
-			verbs = []string{"get", "list", "watch", "create", "delete"}
+		if obj.GetAnnotations()["helm.sh/hook"] == "test" { // helm test's; the operator runs none
+			continue
 		}
 		for _, verb := range verbs {
 			if !allows(gvk.Group, resource, verb) {
