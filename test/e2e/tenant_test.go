@@ -82,10 +82,13 @@ type tenant struct {
 	helm                        helm
 	// postRenderer is what --post-renderer names: a binary for Helm 3, a plugin for Helm 4.
 	postRenderer string
+	// extraArgs go to its helm install.
+	extraArgs []string
 }
 
 // TestTenantMasters installs two tenant masters at different minors side by side: one with Helm 3
-// and the post-renderer binary, one with Helm 4 and the post-renderer plugin. Each must serve its
+// and the post-renderer binary, one with Helm 4, the post-renderer plugin and three etcd members,
+// of which one is killed. Each must serve its
 // version with the admin kubeconfig its PKI hook wrote, keep private keys out of the release, and
 // leave only its data (Secrets, etcd volumes) behind on uninstall.
 func TestTenantMasters(t *testing.T) {
@@ -100,7 +103,8 @@ func TestTenantMasters(t *testing.T) {
 	// Namespaces with generated names: what a killed earlier run left cannot collide.
 	tenants := []tenant{
 		{release: "tenant-a", namespace: testNamespace(ctx, t, "e2e-tenant-a"), version: "1.37.2", helm: helm3, postRenderer: filepath.Join(root, "bin", "taowa-postrender")},
-		{release: "tenant-b", namespace: testNamespace(ctx, t, "e2e-tenant-b"), version: "1.36.3", helm: helm4, postRenderer: "taowa-postrender"},
+		{release: "tenant-b", namespace: testNamespace(ctx, t, "e2e-tenant-b"), version: "1.36.3", helm: helm4, postRenderer: "taowa-postrender",
+			extraArgs: []string{"--set", "etcd.replicas=3"}},
 	}
 
 	var wg sync.WaitGroup
@@ -110,8 +114,8 @@ func TestTenantMasters(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			tn.helm.run(ctx, t, "install", tn.release, chart, "--namespace", tn.namespace,
-				"--set", "kubernetesVersion="+tn.version, "--post-renderer", tn.postRenderer, "--wait", "--timeout", "5m")
+			tn.helm.run(ctx, t, append([]string{"install", tn.release, chart, "--namespace", tn.namespace,
+				"--set", "kubernetesVersion=" + tn.version, "--post-renderer", tn.postRenderer, "--wait", "--timeout", "5m"}, tn.extraArgs...)...)
 			t.Logf("%s %s installed and Ready after %.1fs", tn.release, tn.version, time.Since(start).Seconds())
 		}()
 	}
@@ -166,6 +170,30 @@ func TestTenantMasters(t *testing.T) {
 			}
 		})
 	}
+
+	// tenant-b has three etcd members: one killed, the tenant keeps serving, and every write it
+	// acknowledged is there after the member is back.
+	t.Run("tenant-b/an etcd member killed", func(t *testing.T) {
+		tn := tenants[1]
+		client := tenantClient(ctx, t, tn)
+		_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "members"}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		stopProbe := startWriteProbe(ctx, t, client, "members")
+		time.Sleep(2 * time.Second) // writes before the kill
+		zero := int64(0)
+		require.NoError(t, env.client.CoreV1().Pods(tn.namespace).Delete(ctx, tn.release+"-etcd-1", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+		waitUntil(ctx, t, "three etcd members Ready again", func(ctx context.Context) (bool, error) {
+			sts, err := env.client.AppsV1().StatefulSets(tn.namespace).Get(ctx, tn.release+"-etcd", metav1.GetOptions{})
+			return err == nil && sts.Status.ReadyReplicas == 3 && sts.Status.ObservedGeneration == sts.Generation, err
+		})
+		time.Sleep(2 * time.Second) // writes after the member is back
+		requests, failures := stopProbe()
+		t.Logf("%d writes while a member was killed and came back, %d failed", requests, failures)
+		assert.Zero(t, failures, "two of three members keep the quorum: no write may fail")
+		list, err := client.CoreV1().ConfigMaps("members").List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, int64(len(list.Items)), requests-failures, "every acknowledged write is there")
+	})
 
 	for _, tn := range tenants {
 		t.Run(tn.release+"/uninstall", func(t *testing.T) {
