@@ -317,3 +317,26 @@ func TestStaleDeploymentsFollowWhatRuns(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, stale)
 }
+
+// A Pod that started in the second its Secret was written (start times have a resolution of a
+// second) is current: the restart that started it is not followed by another.
+func TestStaleDeploymentsIgnoreTheSecondOfWriting(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset()
+	cfg := testConfig()
+	cfg.Instance = "tenant-a"
+	require.NoError(t, errOf(Ensure(ctx, client, cfg, io.Discard)))
+	s, err := client.CoreV1().Secrets("tenants").Get(ctx, "tenant-a-"+SecretSchedulerKC, metav1.GetOptions{})
+	require.NoError(t, err)
+	issuedAt, err := time.Parse(time.RFC3339Nano, s.Annotations[AnnotationIssuedAt])
+	require.NoError(t, err)
+	_, err = client.CoreV1().Pods("tenants").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "tenants",
+		Labels: map[string]string{"app.kubernetes.io/instance": "tenant-a", "app.kubernetes.io/component": "kube-scheduler"}},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "kube-scheduler",
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(issuedAt.Truncate(time.Second))}}}}}},
+		metav1.CreateOptions{})
+	require.NoError(t, err)
+	stale, err := StaleDeployments(ctx, client, cfg)
+	require.NoError(t, err)
+	assert.Empty(t, stale)
+}

@@ -71,9 +71,10 @@ func StaleDeployments(ctx context.Context, client kubernetes.Interface, cfg Conf
 	}
 	var restarts []Restart
 	for suffix, issuedAt := range newest {
-		// Container start times have a resolution of a second: a Pod that started in the second
-		// a Secret was written counts as stale, which costs at most one restart too many.
-		if oldest[componentOf[suffix]].Before(issuedAt) {
+		// Container start times have a resolution of a second, and a restart for a Secret starts
+		// Pods within a second or two of writing it: a Pod that started in the second the Secret
+		// was written counts as current, or every such restart would be followed by another.
+		if oldest[componentOf[suffix]].Before(issuedAt.Truncate(time.Second)) {
 			restarts = append(restarts, Restart{Deployment: cfg.Release + "-" + suffix, IssuedAt: issuedAt.UTC().Format(time.RFC3339Nano)})
 		}
 	}
