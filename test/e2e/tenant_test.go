@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -84,6 +85,14 @@ type tenant struct {
 	postRenderer string
 	// extraArgs go to its helm install.
 	extraArgs []string
+}
+
+// etcdMembers is the etcd.replicas its install sets (the chart's default is 1).
+func (tn tenant) etcdMembers() int {
+	if slices.Contains(tn.extraArgs, "etcd.replicas=3") {
+		return 3
+	}
+	return 1
 }
 
 // TestTenantMasters installs two tenant masters at different minors side by side: one with Helm 3
@@ -341,7 +350,15 @@ func assertOnlyDataLeft(ctx context.Context, t *testing.T, tn tenant) {
 	pvcSelector := "app.kubernetes.io/instance=" + tn.release + ",app.kubernetes.io/component in (etcd,etcd-snapshots)"
 	pvcs, err := c.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{LabelSelector: pvcSelector})
 	require.NoError(t, err)
-	assert.Len(t, pvcs.Items, 2, "the etcd volume and the snapshot volume are kept")
+	var kept []string
+	for _, p := range pvcs.Items {
+		kept = append(kept, p.Name)
+	}
+	want := []string{tn.release + "-etcd-snapshots"}
+	for i := range tn.etcdMembers() {
+		want = append(want, fmt.Sprintf("data-%s-etcd-%d", tn.release, i))
+	}
+	assert.ElementsMatch(t, want, kept, "each etcd member's volume and the snapshot volume are kept")
 
 	kubectl(t, "-n", ns, "delete", "secret", "-l", pki.LabelRelease+"="+tn.release)
 	kubectl(t, "-n", ns, "delete", "pvc", "-l", pvcSelector, "--wait")
