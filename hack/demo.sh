@@ -31,7 +31,7 @@ spec:
   kubernetesVersion: "$version"
 YAML
 
-log "waiting for the operator to install it (about a minute)"
+log "waiting for the operator to install it"
 "$kubectl" wait -n "$name" "cluster/$name" --for=condition=Ready --timeout 10m >/dev/null
 "$kubectl" wait -n "$name" "cluster/$name" --for=condition=Progressing=false --timeout 10m >/dev/null
 "$kubectl" get clusters -n "$name" >&2
