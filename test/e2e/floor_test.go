@@ -56,7 +56,8 @@ func bareControlPlaneStart(tb testing.TB) time.Duration {
 			"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
 			"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL, "--initial-cluster=floor="+peerURL),
 		exec.Command(env.meta.K8sBin("kube-apiserver"), "--etcd-servers="+etcdURL, "--bind-address=127.0.0.1",
-			fmt.Sprintf("--secure-port=%d", apiPort), "--advertise-address=127.0.0.1",
+			// A loopback address cannot be the kubernetes Service's endpoint: no reconciler.
+			fmt.Sprintf("--secure-port=%d", apiPort), "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
 			"--tls-cert-file="+filepath.Join(dir, "serving.crt"), "--tls-private-key-file="+filepath.Join(dir, "serving.key"),
 			"--client-ca-file="+filepath.Join(dir, "ca.crt"), "--authorization-mode=Node,RBAC",
 			"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
