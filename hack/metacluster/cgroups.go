@@ -28,16 +28,16 @@ func cgroupMounts() ([]string, error) {
 	return out, nil
 }
 
-// createCgroupRoot makes the kubelet's cgroup root in every hierarchy; the kubelet refuses to start
+// createCgroupRoot makes a kubelet's cgroup root in every hierarchy; the kubelet refuses to start
 // when it is missing. A new v1 cpuset starts with no CPUs and no memory nodes, so it inherits its
 // parent's.
-func createCgroupRoot() error {
+func createCgroupRoot(root string) error {
 	mounts, err := cgroupMounts()
 	if err != nil {
 		return err
 	}
 	for _, mp := range mounts {
-		dir := filepath.Join(mp, CgroupRoot)
+		dir := filepath.Join(mp, root)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create cgroup %s: %w", dir, err)
 		}
@@ -54,16 +54,15 @@ func createCgroupRoot() error {
 	return nil
 }
 
-// cgroupPIDs lists the processes in the kubelet's cgroup subtree: every container of every Pod.
-func cgroupPIDs() ([]int, error) {
+// cgroupPIDs lists the processes in a kubelet's cgroup subtree: every container of every Pod.
+func cgroupPIDs(root string) ([]int, error) {
 	mounts, err := cgroupMounts()
 	if err != nil {
 		return nil, err
 	}
 	seen := map[int]bool{}
 	for _, mp := range mounts {
-		root := filepath.Join(mp, CgroupRoot)
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		err := filepath.WalkDir(filepath.Join(mp, root), func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
 				return nil
 			}
@@ -82,9 +81,9 @@ func cgroupPIDs() ([]int, error) {
 	return sortedKeys(seen), nil
 }
 
-// removeCgroupRoot removes the kubelet's cgroup subtree, deepest first; it must be empty of
+// removeCgroupRoot removes a kubelet's cgroup subtree, deepest first; it must be empty of
 // processes.
-func removeCgroupRoot() error {
+func removeCgroupRoot(root string) error {
 	mounts, err := cgroupMounts()
 	if err != nil {
 		return err
@@ -92,7 +91,7 @@ func removeCgroupRoot() error {
 	var errs []string
 	for _, mp := range mounts {
 		var dirs []string
-		_ = filepath.WalkDir(filepath.Join(mp, CgroupRoot), func(path string, d fs.DirEntry, err error) error {
+		_ = filepath.WalkDir(filepath.Join(mp, root), func(path string, d fs.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
 				dirs = append(dirs, path)
 			}

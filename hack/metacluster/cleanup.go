@@ -31,13 +31,16 @@ func Down(c Config, out io.Writer) error {
 			errs = append(errs, fmt.Errorf("stop %s: %w", name, err))
 		}
 	}
-	if err := killStragglers(out); err != nil {
+	if err := deleteNodes(c, out); err != nil {
+		errs = append(errs, err)
+	}
+	if err := killStragglers(out, CgroupRoot, netnsPath()); err != nil {
 		errs = append(errs, err)
 	}
 	if err := unmountBelow(c.StateDir); err != nil {
 		errs = append(errs, err)
 	}
-	if err := removeCgroupRoot(); err != nil {
+	if err := removeCgroupRoot(CgroupRoot); err != nil {
 		errs = append(errs, err)
 	}
 	if err := deleteVPCNamespaces(); err != nil {
@@ -58,16 +61,16 @@ func Down(c Config, out io.Writer) error {
 	return nil
 }
 
-// killStragglers kills what outlives the daemons: the containers (in the kubelet's cgroup
-// subtree) and containerd's shims (in the cluster's network namespace, which they inherit from
+// killStragglers kills what outlives a node's daemons: the containers (in its kubelet's cgroup
+// subtree) and containerd's shims (in the node's network namespace, which they inherit from
 // containerd). Both are identified by membership, never by name.
-func killStragglers(out io.Writer) error {
+func killStragglers(out io.Writer, cgroupRoot, netns string) error {
 	for attempt := 0; attempt < 50; attempt++ {
-		pids, err := cgroupPIDs()
+		pids, err := cgroupPIDs(cgroupRoot)
 		if err != nil {
 			return err
 		}
-		nsPIDs, err := netnsPIDs()
+		nsPIDs, err := netnsPIDs(netns)
 		if err != nil {
 			return err
 		}
@@ -76,24 +79,24 @@ func killStragglers(out io.Writer) error {
 			return nil
 		}
 		if attempt == 0 {
-			fmt.Fprintf(out, "killing %d leftover process(es) of the cluster\n", len(pids))
+			fmt.Fprintf(out, "killing %d leftover process(es) in cgroup %s and network namespace %s\n", len(pids), cgroupRoot, netns)
 		}
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return errors.New("processes of the cluster survive SIGKILL")
+	return fmt.Errorf("processes in cgroup %s or network namespace %s survive SIGKILL", cgroupRoot, netns)
 }
 
-// netnsPIDs lists the processes whose network namespace is the cluster's.
-func netnsPIDs() ([]int, error) {
+// netnsPIDs lists the processes in the network namespace at path.
+func netnsPIDs(path string) ([]int, error) {
 	var st syscall.Stat_t
-	if err := syscall.Stat(netnsPath(), &st); err != nil {
+	if err := syscall.Stat(path, &st); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("stat %s: %w", netnsPath(), err)
+		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
 	want := fmt.Sprintf("net:[%d]", st.Ino)
 	entries, err := os.ReadDir("/proc")
@@ -159,7 +162,8 @@ func leftovers(c Config) []string {
 			}
 		}
 	}
-	if pids, err := cgroupPIDs(); err == nil && len(pids) > 0 {
+	found = append(found, nodeLeftovers(c)...)
+	if pids, err := cgroupPIDs(CgroupRoot); err == nil && len(pids) > 0 {
 		found = append(found, fmt.Sprintf("%d process(es) in cgroup %s", len(pids), CgroupRoot))
 	}
 	if mounts, err := cgroupMounts(); err == nil {

@@ -63,7 +63,7 @@ func Up(ctx context.Context, c Config, out io.Writer) error {
 	if err := setupNetwork(); err != nil {
 		return err
 	}
-	if err := createCgroupRoot(); err != nil {
+	if err := createCgroupRoot(CgroupRoot); err != nil {
 		return err
 	}
 

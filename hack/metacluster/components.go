@@ -207,6 +207,18 @@ var cniPlugins = []string{"bridge", "host-local", "portmap", "loopback"}
 // installCNIPlugins fills the state directory's CNI bin directory, which containerd uses, so that
 // the project's eni plugin never lands in the system's CNI directory.
 func (c Config) installCNIPlugins(selfDir string) error {
+	if err := c.linkCNIPlugins(); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(filepath.Join(selfDir, "eni"))
+	if err != nil {
+		return fmt.Errorf("install CNI plugin eni (make build builds it): %w", err)
+	}
+	return os.WriteFile(filepath.Join(c.path("cni", "bin"), "eni"), data, 0o755)
+}
+
+// linkCNIPlugins links the standard plugins into the state directory's CNI bin directory.
+func (c Config) linkCNIPlugins() error {
 	dir := c.path("cni", "bin")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -218,16 +230,37 @@ func (c Config) installCNIPlugins(selfDir string) error {
 			return fmt.Errorf("install CNI plugin %s: %w", p, err)
 		}
 	}
-	data, err := os.ReadFile(filepath.Join(selfDir, "eni"))
-	if err != nil {
-		return fmt.Errorf("install CNI plugin eni (make build builds it): %w", err)
-	}
-	return os.WriteFile(filepath.Join(dir, "eni"), data, 0o755)
+	return nil
 }
 
-// kubeletConfig: the cgroup v1 and swap settings are required on these machines; image garbage
-// collection is off because images cannot be pulled again once deleted (there is no registry).
 func (c Config) kubeletConfig() string {
+	return kubeletConfig{
+		clientCAFile: c.pki("ca.crt"), tlsCertFile: c.pki("kubelet-serving.crt"), tlsKeyFile: c.pki("kubelet-serving.key"),
+		cgroupRoot: CgroupRoot, containerdSocket: c.ContainerdSocket(), clusterDNS: DNSServiceIP.String(),
+		clusterDomain: DNSDomain, podLogsDir: c.path("pod-logs"),
+	}.yaml()
+}
+
+// kubeletConfig is what differs between the meta node's kubelet and a tenant node's.
+type kubeletConfig struct {
+	clientCAFile string
+	// tlsCertFile and tlsKeyFile are the serving certificate; empty, the kubelet makes its own.
+	tlsCertFile, tlsKeyFile   string
+	cgroupRoot                string
+	containerdSocket          string
+	clusterDNS, clusterDomain string
+	podLogsDir                string
+	// rotateCertificates renews the client certificate a bootstrap token got.
+	rotateCertificates bool
+}
+
+// yaml: the cgroup v1 and swap settings are required on these machines; image garbage collection
+// is off because images cannot be pulled again once deleted (there is no registry).
+func (k kubeletConfig) yaml() string {
+	serving := ""
+	if k.tlsCertFile != "" {
+		serving = fmt.Sprintf("tlsCertFile: %q\ntlsPrivateKeyFile: %q\n", k.tlsCertFile, k.tlsKeyFile)
+	}
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -235,13 +268,12 @@ authentication:
   webhook: {enabled: true}
   x509: {clientCAFile: %q}
 authorization: {mode: Webhook}
-tlsCertFile: %q
-tlsPrivateKeyFile: %q
-cgroupDriver: cgroupfs
+%scgroupDriver: cgroupfs
 cgroupRoot: %q
 failCgroupV1: false
 failSwapOn: false
 oomScoreAdj: 0
+rotateCertificates: %t
 containerRuntimeEndpoint: unix://%s
 clusterDNS: [%q]
 clusterDomain: %q
@@ -252,8 +284,7 @@ healthzBindAddress: 127.0.0.1
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%%", "imagefs.available": "1%%", "nodefs.inodesFree": "1%%"}
-`, c.pki("ca.crt"), c.pki("kubelet-serving.crt"), c.pki("kubelet-serving.key"), CgroupRoot,
-		c.ContainerdSocket(), DNSServiceIP.String(), DNSDomain, c.path("pod-logs"))
+`, k.clientCAFile, serving, k.cgroupRoot, k.rotateCertificates, k.containerdSocket, k.clusterDNS, k.clusterDomain, k.podLogsDir)
 }
 
 // kubeProxyConfig: conntrack limits are per host and cannot be set from a network namespace, so

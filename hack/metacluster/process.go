@@ -19,6 +19,8 @@ type daemon struct {
 	name string
 	bin  string
 	args []string
+	// netns is the path of the network namespace it runs in; empty means the cluster's.
+	netns string
 }
 
 type pidRecord struct {
@@ -29,8 +31,8 @@ type pidRecord struct {
 func (c Config) pidFile(name string) string { return c.path("run", name+".pid") }
 func (c Config) logFile(name string) string { return c.path("logs", name+".log") }
 
-// start runs d detached from the caller (own session, output to its log file) inside the cluster's
-// network namespace. nsenter execs the binary, so the recorded PID is the daemon's own.
+// start runs d detached from the caller (own session, output to its log file) inside its network
+// namespace. nsenter execs the binary, so the recorded PID is the daemon's own.
 func (c Config) start(d daemon) (pidRecord, error) {
 	for _, dir := range []string{c.path("run"), c.path("logs")} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -42,7 +44,11 @@ func (c Config) start(d daemon) (pidRecord, error) {
 		return pidRecord{}, err
 	}
 	defer log.Close()
-	argv := append([]string{"--net=" + netnsPath(), "--", d.bin}, d.args...)
+	netns := d.netns
+	if netns == "" {
+		netns = netnsPath()
+	}
+	argv := append([]string{"--net=" + netns, "--", d.bin}, d.args...)
 	cmd := exec.Command("nsenter", argv...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

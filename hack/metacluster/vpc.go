@@ -22,6 +22,9 @@ const VPCNetnsPrefix = "taowa-meta-vpc-"
 type VPC struct {
 	Name, VPCID, SubnetID string
 	VPCCIDR, Subnet       netip.Prefix
+	// SecondaryCIDRs are routed in the VPC too: the tenant's Pod range, each node's part of it
+	// routed to that node.
+	SecondaryCIDRs []netip.Prefix
 	// HostAddress is a tenant host inside the VPC namespace, outside the subnet.
 	HostAddress netip.Addr
 	ENIs        int
@@ -38,7 +41,7 @@ func (c Config) localVPC(v VPC) local.Config {
 	}
 	return local.Config{
 		Name: VPCNetnsPrefix + v.Name, NodeNetNS: netnsPath(), VPCID: v.VPCID, SubnetID: v.SubnetID,
-		VPCCIDR: v.VPCCIDR, Subnet: v.Subnet, HostAddress: v.HostAddress, ENIs: v.ENIs,
+		VPCCIDR: v.VPCCIDR, SecondaryCIDRs: v.SecondaryCIDRs, Subnet: v.Subnet, HostAddress: v.HostAddress, ENIs: v.ENIs,
 		// Unique per VPC on the node, and short enough for link names.
 		ENINamePrefix: "eni-" + short + "-", InventoryPath: c.ENIInventoryPath(),
 	}

@@ -26,8 +26,10 @@ const (
 )
 
 // Groups kubeadm uses, kept so that `kubeadm join` works against a tenant master unchanged.
+// NodeBootstrapGroup is the extra group of the bootstrap tokens that nodes join with (package
+// join creates them): the bindings below let it ask for node client certificates.
 const (
-	bootstrapGroup     = "system:bootstrappers:kubeadm:default-node-token"
+	NodeBootstrapGroup = "system:bootstrappers:kubeadm:default-node-token"
 	clusterAdminsGroup = "kubeadm:cluster-admins"
 )
 
@@ -59,8 +61,8 @@ func Apply(ctx context.Context, client kubernetes.Interface, server string, caPE
 	bindings := []struct{ name, clusterRole, kind, subject string }{
 		// A bootstrap token may ask for a node client certificate, which is approved automatically;
 		// nodes may renew their own.
-		{"kubeadm:kubelet-bootstrap", "system:node-bootstrapper", rbacv1.GroupKind, bootstrapGroup},
-		{"kubeadm:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", rbacv1.GroupKind, bootstrapGroup},
+		{"kubeadm:kubelet-bootstrap", "system:node-bootstrapper", rbacv1.GroupKind, NodeBootstrapGroup},
+		{"kubeadm:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", rbacv1.GroupKind, NodeBootstrapGroup},
 		{"kubeadm:node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", rbacv1.GroupKind, "system:nodes"},
 		// Admins by RBAC rather than system:masters; the apiserver's kubelet client is one of them.
 		{"kubeadm:cluster-admins", "cluster-admin", rbacv1.GroupKind, clusterAdminsGroup},

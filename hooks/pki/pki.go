@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,10 +42,14 @@ type Config struct {
 	TenantDNSDomain   string
 	// ExternalAddresses are extra IPs or DNS names the apiserver is reached by.
 	ExternalAddresses []string
-	APIServerPort     int
-	EtcdReplicas      int
-	CAValidity        time.Duration
-	CertValidity      time.Duration
+	// AdvertisedAddresses are the addresses the apiservers advertise in the tenant (its
+	// default/kubernetes endpoints): with an ENI, the addresses in the tenant's VPC where its nodes
+	// reach them. They are known only once the apiservers run.
+	AdvertisedAddresses []net.IP
+	APIServerPort       int
+	EtcdReplicas        int
+	CAValidity          time.Duration
+	CertValidity        time.Duration
 	// RenewBefore re-issues a leaf certificate or kubeconfig that expires within this time; 0
 	// never renews. CAs change only through CARotation.
 	RenewBefore time.Duration
@@ -169,7 +175,7 @@ func (s *store) ensure(ctx context.Context) error {
 			apiserverSecret = secret
 		}
 	}
-	if err := s.ensureServingIP(ctx, apiserverSecret, ca, apiserverSpec, clusterIP); err != nil {
+	if err := s.ensureServingIPs(ctx, apiserverSecret, ca, apiserverSpec, clusterIP); err != nil {
 		return err
 	}
 	if err := s.ensureServiceAccountKey(ctx); err != nil {
@@ -291,6 +297,7 @@ func (c Config) apiserverSpec(clusterIP net.IP) (certs.Spec, error) {
 	if clusterIP != nil {
 		spec.IPs = append(spec.IPs, clusterIP)
 	}
+	spec.IPs = append(spec.IPs, c.AdvertisedAddresses...)
 	for _, a := range c.ExternalAddresses {
 		if ip := net.ParseIP(a); ip != nil {
 			spec.IPs = append(spec.IPs, ip)
@@ -349,13 +356,16 @@ func (s *store) apiserverClusterIP(ctx context.Context) (net.IP, error) {
 	return net.ParseIP(svc.Spec.ClusterIP), nil
 }
 
-// ensureServingIP re-issues the apiserver's serving certificate (secret, as just read), from the
-// same CA and with the same names, when it does not name the Service's ClusterIP: the Service was
-// recreated with another address, or the certificate was issued before the Service existed. The apiserver reloads its serving certificate from the mounted
-// files, so no restart is needed. Nothing else is ever re-issued.
-func (s *store) ensureServingIP(ctx context.Context, secret *corev1.Secret, ca *authority, spec certs.Spec, clusterIP net.IP) error {
-	if clusterIP == nil {
-		return nil
+// ensureServingIPs re-issues the apiserver's serving certificate (secret, as just read), from the
+// same CA and with the same names, when it does not name the Service's ClusterIP or an address the
+// apiservers advertise: the Service was recreated with another address, the certificate was
+// issued before the Service existed, or an apiserver got another ENI. The apiserver reloads its
+// serving certificate from the mounted files, so no restart is needed. Nothing else is ever
+// re-issued.
+func (s *store) ensureServingIPs(ctx context.Context, secret *corev1.Secret, ca *authority, spec certs.Spec, clusterIP net.IP) error {
+	wanted := slices.Clone(s.cfg.AdvertisedAddresses)
+	if clusterIP != nil {
+		wanted = append(wanted, clusterIP)
 	}
 	name := s.cfg.SecretName(SecretAPIServer)
 	secrets := s.client.CoreV1().Secrets(s.cfg.Namespace)
@@ -363,7 +373,13 @@ func (s *store) ensureServingIP(ctx context.Context, secret *corev1.Secret, ca *
 	if err != nil {
 		return fmt.Errorf("certificate in secret %s/%s: %w", s.cfg.Namespace, name, err)
 	}
-	if cert.VerifyHostname(clusterIP.String()) == nil {
+	var missing []string
+	for _, ip := range wanted {
+		if cert.VerifyHostname(ip.String()) != nil {
+			missing = append(missing, ip.String())
+		}
+	}
+	if len(missing) == 0 {
 		return nil
 	}
 	kp, err := ca.signer.Issue(spec)
@@ -379,7 +395,7 @@ func (s *store) ensureServingIP(ctx context.Context, secret *corev1.Secret, ca *
 	if _, err := secrets.Update(ctx, secret, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("update secret %s/%s: %w", s.cfg.Namespace, name, err)
 	}
-	fmt.Fprintf(s.out, "updated secret/%s (serving certificate now names ClusterIP %s)\n", name, clusterIP)
+	fmt.Fprintf(s.out, "updated secret/%s (serving certificate now names %s)\n", name, strings.Join(missing, ", "))
 	return s.refreshAPIServerMounts(ctx, kp.Cert.SerialNumber.Text(16))
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -147,6 +148,34 @@ func TestServingCertificateGainsTheClusterIPOnceTheServiceExists(t *testing.T) {
 	out.Reset()
 	require.NoError(t, errOf(Ensure(ctx, client, testConfig(), &out)))
 	assert.NotContains(t, out.String(), "updated", "a certificate that names the ClusterIP is kept")
+}
+
+// An address an apiserver advertises in the tenant (its ENI address, where nodes join) joins the
+// serving certificate once it is known, from the same CA; a later run that advertises the same
+// addresses keeps the certificate.
+func TestServingCertificateGainsTheAdvertisedAddresses(t *testing.T) {
+	client := fake.NewClientset()
+	ctx := context.Background()
+	require.NoError(t, errOf(Ensure(ctx, client, testConfig(), io.Discard)))
+	caPEM := secretData(t, client, SecretCA)[KeyCert]
+
+	cfg := testConfig()
+	cfg.AdvertisedAddresses = []net.IP{net.ParseIP("10.240.1.10"), net.ParseIP("10.240.1.11")}
+	var out bytes.Buffer
+	require.NoError(t, errOf(Ensure(ctx, client, cfg, &out)))
+	assert.Contains(t, out.String(), "serving certificate now names 10.240.1.10, 10.240.1.11")
+	serving := secretData(t, client, SecretAPIServer)[KeyCert]
+	cert, err := certs.ParseCert(serving)
+	require.NoError(t, err)
+	for _, name := range []string{"10.240.1.10", "10.240.1.11", "10.32.0.1", "tenant-a-apiserver.tenants.svc"} {
+		assert.NoError(t, cert.VerifyHostname(name))
+	}
+	verifyChain(t, serving, caPEM, x509.ExtKeyUsageServerAuth)
+
+	out.Reset()
+	require.NoError(t, errOf(Ensure(ctx, client, cfg, &out)))
+	assert.NotContains(t, out.String(), "updated")
+	assert.Equal(t, serving, secretData(t, client, SecretAPIServer)[KeyCert])
 }
 
 // With Instance, a re-issue annotates the running apiserver Pods, so that the kubelet syncs the

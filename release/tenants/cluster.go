@@ -9,6 +9,7 @@ import (
 	helmcli "helm.sh/helm/v3/pkg/cli"
 	"helm.sh/helm/v3/pkg/kube"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // Cluster is the meta cluster the tenant masters live in, as Helm's actions and the Manager see it.
@@ -18,6 +19,14 @@ type Cluster interface {
 	ActionConfig(namespace string) (*action.Configuration, error)
 	// Clientset returns a client of the meta cluster, to read what is not part of a release.
 	Clientset() (kubernetes.Interface, error)
+}
+
+// TenantClients is implemented by a Cluster that gives the clients of its tenants' apiservers
+// itself (tenantstest's in-memory cluster does). For any other Cluster the Manager dials the
+// apiserver that the rest.Config names.
+type TenantClients interface {
+	// TenantClientset returns a client of the tenant apiserver at config.Host.
+	TenantClientset(config *rest.Config) (kubernetes.Interface, error)
 }
 
 // KubeCluster reaches the meta cluster the way the helm command does: Helm's EnvSettings

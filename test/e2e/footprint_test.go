@@ -108,14 +108,19 @@ func (fp *footprint) checkGone() error {
 			left = append(left, path)
 		}
 	}
-	vpcs, _ := filepath.Glob("/run/netns/" + metacluster.VPCNetnsPrefix + "*")
-	for _, vpc := range vpcs {
-		left = append(left, "network namespace "+vpc)
+	for _, prefix := range []string{metacluster.VPCNetnsPrefix, metacluster.NodeNetnsPrefix} {
+		namespaces, _ := filepath.Glob("/run/netns/" + prefix + "*")
+		for _, ns := range namespaces {
+			left = append(left, "network namespace "+ns)
+		}
 	}
-	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*" + metacluster.CgroupRoot)
-	more, _ := filepath.Glob("/sys/fs/cgroup/*/*" + metacluster.CgroupRoot)
-	for _, cg := range append(cgroups, more...) {
-		left = append(left, "cgroup "+cg)
+	// The meta node's cgroups and the tenant worker nodes'.
+	for _, root := range []string{metacluster.CgroupRoot, "/" + metacluster.NodeNetnsPrefix + "*"} {
+		cgroups, _ := filepath.Glob("/sys/fs/cgroup/*" + root)
+		more, _ := filepath.Glob("/sys/fs/cgroup/*/*" + root)
+		for _, cg := range append(cgroups, more...) {
+			left = append(left, "cgroup "+cg)
+		}
 	}
 	if len(left) > 0 {
 		return fmt.Errorf("left behind after down: %s", strings.Join(left, ", "))

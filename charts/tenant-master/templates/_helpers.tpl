@@ -244,6 +244,10 @@ Arguments: root, component.
 - --external-addresses={{ join "," .Values.apiserver.externalAddresses }}
 - --apiserver-port={{ .Values.apiserver.service.port }}
 - --instance={{ .Release.Name }}
+{{- if .Values.network.eni.enabled }}
+# Nodes join at the apiservers' ENI addresses, known once they run.
+- --tenant-advertised-addresses
+{{- end }}
 # Certificates name three members whatever etcd.replicas is.
 - --etcd-replicas=3
 - --ca-validity={{ .Values.certificates.caValidity }}

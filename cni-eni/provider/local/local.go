@@ -48,6 +48,10 @@ type Config struct {
 	VPCID     string
 	SubnetID  string
 	VPCCIDR   netip.Prefix
+	// SecondaryCIDRs are further ranges routed in the VPC, as a cloud VPC's secondary CIDRs or
+	// route table entries are: for example the tenant's Pod ranges, each routed to its node.
+	// ENIs route them like the VPC CIDR.
+	SecondaryCIDRs []netip.Prefix
 	// Subnet holds the ENI addresses; its first address is the gateway.
 	Subnet netip.Prefix
 	// HostAddress, if valid, is a tenant host in the VPC outside the
@@ -57,6 +61,15 @@ type Config struct {
 	ENINamePrefix string
 	MTU           int
 	InventoryPath string
+}
+
+// routedCIDRs are the ranges an ENI routes through the VPC gateway.
+func (c *Config) routedCIDRs() []netip.Prefix {
+	cidrs := []netip.Prefix{c.VPCCIDR.Masked()}
+	for _, p := range c.SecondaryCIDRs {
+		cidrs = append(cidrs, p.Masked())
+	}
+	return cidrs
 }
 
 // Gateway returns the VPC gateway address of the subnet.
@@ -72,6 +85,8 @@ func (c *Config) validate() error {
 		return errors.New("vpc cidr and subnet are required")
 	case !c.VPCCIDR.Contains(c.Subnet.Addr()):
 		return fmt.Errorf("subnet %s is outside vpc %s", c.Subnet, c.VPCCIDR)
+	case slices.ContainsFunc(c.SecondaryCIDRs, func(p netip.Prefix) bool { return !p.IsValid() || p.Overlaps(c.VPCCIDR) }):
+		return fmt.Errorf("secondary cidrs %v must be valid and outside vpc %s", c.SecondaryCIDRs, c.VPCCIDR)
 	case c.ENIs < 1:
 		return fmt.Errorf("eni count %d must be positive", c.ENIs)
 	case c.InventoryPath == "":
@@ -235,7 +250,7 @@ func addENIs(cfg *Config, vpcNS ns.NetNS) ([]inventory.ENI, error) {
 			Address:    netip.PrefixFrom(addr, cfg.Subnet.Bits()),
 			Gateway:    cfg.Gateway(),
 			MTU:        cfg.MTU,
-			VPCCIDRs:   []netip.Prefix{cfg.VPCCIDR.Masked()},
+			VPCCIDRs:   cfg.routedCIDRs(),
 		})
 		addr = addr.Next()
 	}
@@ -324,6 +339,24 @@ func writeRecord(cfg Config, enis []inventory.ENI) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// Lookup returns the ENIs recorded for the VPC namespace name next to the inventory at
+// inventoryPath: what the VPC offers (subnet, gateway, routed CIDRs) to whatever joins it.
+func Lookup(inventoryPath, name string) ([]inventory.ENI, error) {
+	path := recordPath(RecordDir(inventoryPath), name)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("local vpc %s: %w", name, err)
+	}
+	var r record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("local vpc %s: record %s: %w", name, path, err)
+	}
+	if len(r.ENIs) == 0 {
+		return nil, fmt.Errorf("local vpc %s: record %s lists no ENI", name, path)
+	}
+	return r.ENIs, nil
 }
 
 // Provider discovers the ENIs of the local VPCs recorded in Dir, for the

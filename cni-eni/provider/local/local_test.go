@@ -39,6 +39,7 @@ func TestCreateAndDelete(t *testing.T) {
 		}
 	}
 	a, b := config("a", "subnet-a", "10.240.1.0/24", "enia"), config("b", "subnet-b", "10.240.2.0/24", "enib")
+	a.SecondaryCIDRs = []netip.Prefix{netip.MustParsePrefix("10.200.0.0/16")}
 	t.Cleanup(func() { require.NoError(t, Delete(a)); require.NoError(t, Delete(b)) })
 
 	enisA, err := Create(a)
@@ -48,6 +49,13 @@ func TestCreateAndDelete(t *testing.T) {
 	require.Equal(t, "10.240.1.10/24", enisA[0].Address.String())
 	require.Equal(t, "10.240.1.11/24", enisA[1].Address.String())
 	require.Equal(t, "10.240.1.1", enisA[0].Gateway.String())
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.240.0.0/16"), netip.MustParsePrefix("10.200.0.0/16")},
+		enisA[0].VPCCIDRs, "an ENI routes the VPC's secondary CIDRs too")
+	recorded, err := Lookup(inventoryPath, a.Name)
+	require.NoError(t, err)
+	require.Equal(t, enisA, recorded)
+	_, err = Lookup(inventoryPath, prefix+"-none")
+	require.ErrorContains(t, err, prefix+"-none")
 
 	inv, err := inventory.NewStore(inventoryPath).LoadInventory()
 	require.NoError(t, err)
@@ -97,4 +105,9 @@ func TestConfigValidation(t *testing.T) {
 		VPCCIDR: netip.MustParsePrefix("10.240.0.0/16"), Subnet: netip.MustParsePrefix("10.240.1.0/28"),
 		ENIs: 8, InventoryPath: "/nonexistent/inventory.json"})
 	require.ErrorContains(t, err, "too small")
+	_, err = Create(Config{Name: "enitest-x", VPCID: "v", SubnetID: "s",
+		VPCCIDR: netip.MustParsePrefix("10.240.0.0/16"), Subnet: netip.MustParsePrefix("10.240.1.0/24"),
+		SecondaryCIDRs: []netip.Prefix{netip.MustParsePrefix("10.240.128.0/17")},
+		ENIs:           1, InventoryPath: "/nonexistent/inventory.json"})
+	require.ErrorContains(t, err, "outside vpc 10.240.0.0/16")
 }

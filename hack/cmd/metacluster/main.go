@@ -32,6 +32,11 @@ commands:
   vpc create|delete NAME [flags]
                 a simulated tenant VPC (network namespace taowa-meta-vpc-NAME) whose ENIs are
                 attached to the node, for the eni CNI plugin (down deletes every VPC)
+  node add NAME --vpc VPC --server HOST:PORT --token TOKEN --discovery-token-ca-cert-hash sha256:HASH
+                a tenant worker node in a VPC (its own namespace, containerd and kubelet) that joins
+                the tenant master with what ` + "`taowa join`" + ` prints and waits until it is Ready
+  node delete NAME
+                remove the node and everything it created (down deletes every node)
 
 environment: TAOWA_STATE (state, default /var/lib/taowa-meta), TAOWA_CACHE (built binaries,
 default ~/.cache/taowa), KUBERNETES_VERSION, ETCD_VERSION, COREDNS_VERSION.
@@ -68,6 +73,8 @@ func main() {
 		err = metacluster.RunNetworkPolicy(ctx, *kubeconfig)
 	case "vpc":
 		err = vpc(cfg, args)
+	case "node":
+		err = node(ctx, cfg, args)
 	default:
 		fmt.Fprintf(os.Stderr, "taowa-metacluster: unknown command %q\n%s", cmd, usage)
 		os.Exit(2)
@@ -108,6 +115,11 @@ func vpc(cfg metacluster.Config, args []string) error {
 	fs.TextVar(&v.Subnet, "subnet", netip.MustParsePrefix("10.240.1.0/24"), "subnet of the ENIs; its first address is the gateway")
 	fs.TextVar(&v.HostAddress, "host-address", netip.MustParseAddr("10.240.2.10"), "a tenant host in the VPC, outside the subnet")
 	fs.IntVar(&v.ENIs, "enis", 2, "ENIs attached to the node")
+	fs.Func("secondary-cidr", "a further CIDR routed in the VPC, e.g. the tenant's Pod CIDR (repeatable)", func(s string) error {
+		p, err := netip.ParsePrefix(s)
+		v.SecondaryCIDRs = append(v.SecondaryCIDRs, p)
+		return err
+	})
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}
@@ -121,4 +133,34 @@ func vpc(cfg metacluster.Config, args []string) error {
 	out := json.NewEncoder(os.Stdout)
 	out.SetIndent("", "  ")
 	return out.Encode(enis)
+}
+
+// node adds or deletes a tenant worker node.
+func node(ctx context.Context, cfg metacluster.Config, args []string) error {
+	if len(args) < 2 || args[0] != "add" && args[0] != "delete" {
+		return fmt.Errorf("usage: node add|delete NAME [flags]")
+	}
+	if args[0] == "delete" {
+		if len(args) != 2 {
+			return fmt.Errorf("usage: node delete NAME")
+		}
+		return metacluster.DeleteNode(cfg, args[1], os.Stdout)
+	}
+	n := metacluster.Node{Name: args[1]}
+	fs := flag.NewFlagSet("node add", flag.ContinueOnError)
+	fs.StringVar(&n.VPC, "vpc", "", "the VPC (vpc create NAME) the node sits in")
+	fs.TextVar(&n.Address, "address", netip.Addr{}, "the node's address in the VPC's subnet (default: the first free one from the 100th)")
+	fs.StringVar(&n.KubernetesVersion, "kubernetes-version", "", "the kubelet's version (default: the meta cluster's)")
+	fs.StringVar(&n.Server, "server", "", "the tenant apiserver, HOST:PORT, as `taowa join` prints it")
+	fs.StringVar(&n.Token, "token", "", "the bootstrap token `taowa join` printed")
+	fs.Func("discovery-token-ca-cert-hash", "sha256:HASH of the tenant's CA (repeatable)", func(s string) error {
+		n.CACertHashes = append(n.CACertHashes, s)
+		return nil
+	})
+	fs.TextVar(&n.ClusterDNS, "cluster-dns", netip.MustParseAddr("10.32.0.10"), "the tenant's DNS Service address")
+	fs.StringVar(&n.ClusterDomain, "cluster-domain", "cluster.local", "the tenant's DNS domain")
+	if err := fs.Parse(args[2:]); err != nil {
+		return err
+	}
+	return metacluster.AddNode(ctx, cfg, n, os.Stdout)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,13 +15,17 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/taowa/taowa/hooks/join"
 	"github.com/taowa/taowa/hooks/pki"
 	"github.com/taowa/taowa/hooks/rollout"
 	"github.com/taowa/taowa/hooks/skew"
+	"github.com/taowa/taowa/hooks/tenant"
 )
 
 const usage = `usage: taowa-hook <command> [flags]
@@ -162,6 +167,8 @@ func runPKI(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.CARotation.Phase, "ca-rotation-phase", "", "phase of the CA rotation to reach: trust, switch or finish")
 	restart := fs.Bool("restart", false, "restart (as kubectl rollout restart does) the components that must reload a renewed certificate; "+
 		"with a CA rotation, restart those the phase requires and wait until they have rolled out")
+	advertised := fs.Bool("tenant-advertised-addresses", false, "once the tenant's apiserver serves, name the addresses it "+
+		"advertises (its default/kubernetes endpoints: with an ENI, where nodes join) in its serving certificate; nothing before the first install")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the meta cluster (default: in-cluster)")
 	_ = fs.Parse(args)
 	if external != "" {
@@ -170,6 +177,13 @@ func runPKI(ctx context.Context, args []string) error {
 	client, err := metaClient(*kubeconfig)
 	if err != nil {
 		return err
+	}
+	if *advertised {
+		// A tenant that does not serve (an upgrade may be its repair) keeps the addresses its
+		// certificate names: the post-install and post-upgrade runs add new ones.
+		if cfg.AdvertisedAddresses, err = advertisedAddresses(ctx, client, cfg.Namespace, cfg.Release); err != nil {
+			fmt.Fprintf(os.Stderr, "warning: %v; the serving certificate keeps the addresses it names\n", err)
+		}
 	}
 	if _, err := pki.Ensure(ctx, client, cfg, os.Stdout); err != nil || !*restart {
 		return err
@@ -206,6 +220,55 @@ func runPKI(ctx context.Context, args []string) error {
 // that the next phase starts only when every Pod trusts, or uses, what this one wrote. The restart
 // annotation names the rotation and phase: a repeated run restarts nothing. It returns the
 // workloads it rolled.
+// advertisedAddresses waits until the tenant apiserver serves and lists the addresses its
+// default/kubernetes endpoints advertise; none before an install has created the apiserver's
+// Service (a reinstall finds the kept admin kubeconfig, but nothing serves yet).
+func advertisedAddresses(ctx context.Context, meta kubernetes.Interface, namespace, fullName string) ([]net.IP, error) {
+	_, err := meta.CoreV1().Services(namespace).Get(ctx, fullName+"-apiserver", metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	admin, err := tenant.AdminConfig(ctx, meta, namespace, fullName)
+	if errors.Is(err, tenant.ErrNoControlPlane) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(admin)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := tenant.WaitReady(ctx, client); err != nil {
+		return nil, err
+	}
+	var ips []net.IP
+	err = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		servers, err := join.APIServers(ctx, client)
+		if err != nil {
+			return false, nil
+		}
+		ips = ips[:0]
+		for _, s := range servers {
+			host, _, err := net.SplitHostPort(s)
+			if ip := net.ParseIP(host); err == nil && ip != nil {
+				ips = append(ips, ip)
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the tenant %s/%s advertises no apiserver address: %w", namespace, fullName, err)
+	}
+	fmt.Printf("the apiservers advertise %v\n", ips)
+	return ips, nil
+}
+
 func restartForCARotation(ctx context.Context, client kubernetes.Interface, cfg pki.Config) (map[string]bool, error) {
 	deployments, statefulSets := cfg.RestartsForPhase(cfg.CARotation.Phase)
 	var workloads []rollout.Workload

@@ -17,12 +17,17 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+	"k8s.io/cluster-bootstrap/token/jws"
 
 	"github.com/taowa/taowa/release/api/v1alpha1"
 )
@@ -30,13 +35,18 @@ import (
 // Cluster is a tenants.Cluster for unit tests: Helm's real actions run against in-memory release
 // storage and Helm's printing fake kube client, which applies nothing (hooks "succeed" at once,
 // every wait is ready unless FailNthWait says otherwise). Every namespace shares one store, as
-// the release Secrets of one meta cluster do. Its Clientset is client-go's fake.
+// the release Secrets of one meta cluster do. Its Clientset is client-go's fake, and so is each
+// tenant apiserver (Tenant).
 type Cluster struct {
 	mu        sync.Mutex // the memory driver keeps one current namespace: one caller at a time
 	releases  *driver.Memory
 	kube      *flakyKube
 	clientset *k8sfake.Clientset
 	objects   *dynamicfake.FakeDynamicClient
+
+	tenantsMu     sync.Mutex
+	tenants       map[string]*k8sfake.Clientset // by the host the Manager dials
+	tenantConfigs map[string]*rest.Config
 }
 
 // NewCluster returns an empty cluster.
@@ -66,6 +76,79 @@ func (c *Cluster) ActionConfig(namespace string) (*action.Configuration, error) 
 
 // Clientset implements tenants.Cluster.
 func (c *Cluster) Clientset() (kubernetes.Interface, error) { return c.clientset, nil }
+
+// Tenant returns the in-memory apiserver of the tenant that the Manager reaches at host (an https
+// URL: its Service's ClusterIP, or a --server), created empty on first use. Like a real tenant,
+// its controller-manager signs cluster-info for each bootstrap token.
+func (c *Cluster) Tenant(host string) *k8sfake.Clientset {
+	c.tenantsMu.Lock()
+	defer c.tenantsMu.Unlock()
+	if c.tenants == nil {
+		c.tenants, c.tenantConfigs = map[string]*k8sfake.Clientset{}, map[string]*rest.Config{}
+	}
+	if c.tenants[host] == nil {
+		c.tenants[host] = k8sfake.NewClientset()
+		signClusterInfo(c.tenants[host])
+	}
+	return c.tenants[host]
+}
+
+// signClusterInfo plays the tenant kube-controller-manager's bootstrapsigner: every read of
+// kube-public/cluster-info first signs it for each signing bootstrap token in kube-system.
+func signClusterInfo(client *k8sfake.Clientset) {
+	tracker := client.Tracker()
+	secrets, configMaps := corev1.SchemeGroupVersion.WithResource("secrets"), corev1.SchemeGroupVersion.WithResource("configmaps")
+	client.PrependReactor("get", "configmaps", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		get := action.(k8stesting.GetAction)
+		if get.GetNamespace() != "kube-public" || get.GetName() != bootstrapapi.ConfigMapClusterInfo {
+			return false, nil, nil
+		}
+		obj, err := tracker.Get(configMaps, "kube-public", bootstrapapi.ConfigMapClusterInfo)
+		if err != nil {
+			return false, nil, nil // not there: the default reaction says so
+		}
+		cm := obj.(*corev1.ConfigMap).DeepCopy()
+		list, err := tracker.List(secrets, corev1.SchemeGroupVersion.WithKind("Secret"), "kube-system")
+		if err != nil {
+			return true, nil, err
+		}
+		for _, s := range list.(*corev1.SecretList).Items {
+			if s.Type != bootstrapapi.SecretTypeBootstrapToken || string(s.Data[bootstrapapi.BootstrapTokenUsageSigningKey]) != "true" {
+				continue
+			}
+			id := string(s.Data[bootstrapapi.BootstrapTokenIDKey])
+			signature, err := jws.ComputeDetachedSignature(cm.Data[bootstrapapi.KubeConfigKey], id, string(s.Data[bootstrapapi.BootstrapTokenSecretKey]))
+			if err != nil {
+				return true, nil, err
+			}
+			if cm.Data == nil {
+				cm.Data = map[string]string{}
+			}
+			cm.Data[bootstrapapi.JWSSignatureKeyPrefix+id] = signature
+		}
+		if err := tracker.Update(configMaps, cm, "kube-public"); err != nil {
+			return true, nil, err
+		}
+		return false, nil, nil // the default reaction reads what was just written
+	})
+}
+
+// TenantConfig returns the configuration the Manager last asked a client of host for, nil if
+// none: what a real client would have dialled with.
+func (c *Cluster) TenantConfig(host string) *rest.Config {
+	c.tenantsMu.Lock()
+	defer c.tenantsMu.Unlock()
+	return c.tenantConfigs[host]
+}
+
+// TenantClientset implements tenants.TenantClients with Tenant(config.Host).
+func (c *Cluster) TenantClientset(config *rest.Config) (kubernetes.Interface, error) {
+	client := c.Tenant(config.Host)
+	c.tenantsMu.Lock()
+	defer c.tenantsMu.Unlock()
+	c.tenantConfigs[config.Host] = rest.CopyConfig(config)
+	return client, nil
+}
 
 // namespacedMemory is the shared memory driver seen from one namespace ("" for all).
 type namespacedMemory struct {
