@@ -9,8 +9,8 @@ import (
 const minimalTable = `
 default: 1.37.1
 releases:
-  - {kubernetes: 1.36.0, etcd: 3.5.24}
-  - {kubernetes: 1.37.1, etcd: 3.6.16}
+  - {kubernetes: 1.36.0, etcd: 3.5.24, coredns: 1.14.7}
+  - {kubernetes: 1.37.1, etcd: 3.6.16, coredns: 1.14.7}
 components:
   kube-apiserver: {versionedBy: kubernetes, featureGates: kube, flags: [{names: [etcd-servers]}]}
   kube-controller-manager: {versionedBy: kubernetes, featureGates: kube, flags: [{names: [kubeconfig]}]}
@@ -58,7 +58,7 @@ func TestLoadRejects(t *testing.T) {
 		{"default not a release", "default: 1.37.1", "default: 1.37.0", "default 1.37.0 is not"},
 		{"gap between releases", "kubernetes: 1.36.0", "kubernetes: 1.35.0", "does not follow 1.35.0 by one minor"},
 		{"bad etcd version", "etcd: 3.5.24", "etcd: 3.5", "etcd"},
-		{"no releases", "releases:\n  - {kubernetes: 1.36.0, etcd: 3.5.24}\n  - {kubernetes: 1.37.1, etcd: 3.6.16}", "releases: []", "releases: none"},
+		{"no releases", "releases:\n  - {kubernetes: 1.36.0, etcd: 3.5.24, coredns: 1.14.7}\n  - {kubernetes: 1.37.1, etcd: 3.6.16, coredns: 1.14.7}", "releases: []", "releases: none"},
 		{"missing component", "  kube-scheduler: {versionedBy: kubernetes, featureGates: kube, flags: [{names: [kubeconfig]}]}\n", "", "component kube-scheduler is missing"},
 		{"unknown component", "components:\n", "components:\n  kubelet: {versionedBy: kubernetes, featureGates: kube}\n", `"kubelet" is not one of`},
 		{"bad versionedBy", "versionedBy: etcd", "versionedBy: etc", `versionedBy "etc"`},

@@ -38,6 +38,8 @@ type Release struct {
 	Kubernetes Version
 	// Etcd is the etcd release the control plane of this minor runs.
 	Etcd Version
+	// CoreDNS is the release of the tenant's DNS add-on.
+	CoreDNS Version
 }
 
 // Table is the parsed version table. Use Builtin for the one compiled into taowa.
@@ -79,6 +81,7 @@ type (
 	releaseRow struct {
 		Kubernetes string `yaml:"kubernetes"`
 		Etcd       string `yaml:"etcd"`
+		CoreDNS    string `yaml:"coredns"`
 	}
 	componentRow struct {
 		VersionedBy  string        `yaml:"versionedBy"`
@@ -171,6 +174,10 @@ func loadReleases(rows []releaseRow) ([]Release, error) {
 		if err != nil {
 			return nil, fmt.Errorf("releases[%d] (%s): etcd: %w", i, k8s, err)
 		}
+		coredns, err := Parse(row.CoreDNS)
+		if err != nil {
+			return nil, fmt.Errorf("releases[%d] (%s): coredns: %w", i, k8s, err)
+		}
 		// Upgrades go one minor at a time, so a gap would make a supported minor unreachable.
 		if i > 0 {
 			previous := releases[i-1].Kubernetes
@@ -178,7 +185,7 @@ func loadReleases(rows []releaseRow) ([]Release, error) {
 				return nil, fmt.Errorf("releases[%d]: %s does not follow %s by one minor", i, k8s, previous)
 			}
 		}
-		releases[i] = Release{Kubernetes: k8s, Etcd: etcd}
+		releases[i] = Release{Kubernetes: k8s, Etcd: etcd, CoreDNS: coredns}
 	}
 	return releases, nil
 }

@@ -252,6 +252,8 @@ type kubeletConfig struct {
 	podLogsDir                string
 	// rotateCertificates renews the client certificate a bootstrap token got.
 	rotateCertificates bool
+	// resolvConf is what Pods with dnsPolicy Default get; empty: no resolver.
+	resolvConf string
 }
 
 // yaml: the cgroup v1 and swap settings are required on these machines; image garbage collection
@@ -277,14 +279,14 @@ rotateCertificates: %t
 containerRuntimeEndpoint: unix://%s
 clusterDNS: [%q]
 clusterDomain: %q
-resolvConf: ""
+resolvConf: %q
 podLogsDir: %q
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%%", "imagefs.available": "1%%", "nodefs.inodesFree": "1%%"}
-`, k.clientCAFile, serving, k.cgroupRoot, k.rotateCertificates, k.containerdSocket, k.clusterDNS, k.clusterDomain, k.podLogsDir)
+`, k.clientCAFile, serving, k.cgroupRoot, k.rotateCertificates, k.containerdSocket, k.clusterDNS, k.clusterDomain, k.resolvConf, k.podLogsDir)
 }
 
 // kubeProxyConfig: conntrack limits are per host and cannot be set from a network namespace, so

@@ -233,3 +233,89 @@ func busyboxImage() (Image, error) {
 	}
 	return img, nil
 }
+
+// KubeProxyImage is kube-proxy of version with what its iptables mode executes: the host's
+// iptables (nft backend), its extensions and their shared libraries.
+func (c Config) KubeProxyImage(version string) (Image, error) {
+	bin := filepath.Join(c.CacheDir, "k8s", version, "bin", "kube-proxy")
+	if _, err := os.Stat(bin); err != nil {
+		return Image{}, fmt.Errorf("kube-proxy %s: %w (hack/build-k8s.sh %s kube-proxy builds it)", version, err, version)
+	}
+	xtables, err := filepath.EvalSymlinks("/usr/sbin/iptables")
+	if err != nil {
+		return Image{}, fmt.Errorf("iptables not found (hack/install-deps.sh installs it): %w", err)
+	}
+	img := Image{
+		Ref:        "registry.k8s.io/kube-proxy:" + version,
+		Entrypoint: []string{"/usr/local/bin/kube-proxy"},
+		Files: []ImageFile{
+			{Path: "/usr/local/bin/kube-proxy", Src: bin, Mode: 0o755},
+			{Path: xtables, Src: xtables, Mode: 0o755},
+			{Path: "/etc/protocols", Src: "/etc/protocols", Mode: 0o644},
+		},
+	}
+	for _, name := range []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"} {
+		img.Files = append(img.Files, ImageFile{Path: "/usr/bin/" + name, Link: xtables})
+	}
+	extensions, err := filepath.Glob("/usr/lib/x86_64-linux-gnu/xtables/*.so")
+	if err != nil || len(extensions) == 0 {
+		return Image{}, fmt.Errorf("no iptables extensions in /usr/lib/x86_64-linux-gnu/xtables")
+	}
+	executables := append([]string{xtables}, extensions...)
+	for _, e := range extensions {
+		img.Files = append(img.Files, ImageFile{Path: e, Src: e, Mode: 0o644})
+	}
+	libs, err := sharedLibraries(executables...)
+	if err != nil {
+		return Image{}, err
+	}
+	for _, lib := range libs {
+		img.Files = append(img.Files, ImageFile{Path: lib, Src: lib, Mode: 0o755})
+	}
+	return img, nil
+}
+
+// sharedLibraries lists the libraries (and the dynamic loader) the files load, by ldd, under the
+// paths the loader looks for them at.
+func sharedLibraries(files ...string) ([]string, error) {
+	seen := map[string]bool{}
+	for _, f := range files {
+		out, err := exec.Command("ldd", f).Output()
+		if err != nil {
+			return nil, fmt.Errorf("ldd %s: %w", f, err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			fields := strings.Fields(line)
+			switch {
+			case len(fields) >= 3 && fields[1] == "=>" && strings.HasPrefix(fields[2], "/"):
+				seen[fields[2]] = true
+			case len(fields) >= 1 && strings.HasPrefix(fields[0], "/"):
+				seen[fields[0]] = true
+			}
+		}
+	}
+	libs := make([]string, 0, len(seen))
+	for lib := range seen {
+		libs = append(libs, lib)
+	}
+	sort.Strings(libs)
+	return libs, nil
+}
+
+// nodeImages are what a tenant node holds besides the cluster's images: kube-proxy of every
+// Kubernetes version whose kube-proxy is built, for the tenant's kube-proxy add-on.
+func (c Config) nodeImages() ([]Image, error) {
+	images, err := c.clusterImages()
+	if err != nil {
+		return nil, err
+	}
+	built, _ := filepath.Glob(filepath.Join(c.CacheDir, "k8s", "*", "bin", "kube-proxy"))
+	for _, bin := range built {
+		img, err := c.KubeProxyImage(filepath.Base(filepath.Dir(filepath.Dir(bin))))
+		if err != nil {
+			return nil, err
+		}
+		images = append(images, img)
+	}
+	return images, nil
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -95,25 +96,19 @@ func AddNode(ctx context.Context, c Config, n Node, out io.Writer) (err error) {
 		n.KubernetesVersion = c.KubernetesVersion
 	}
 	nc := c.nodeConfig(n.Name, n.KubernetesVersion)
-	rec, subnet, gateway, err := c.planNode(&n)
-	if err != nil {
-		return fmt.Errorf("node %s: %w", n.Name, err)
-	}
 	token, err := join.ParseToken(n.Token)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", n.Name, err)
 	}
-	if err := os.MkdirAll(nc.StateDir, 0o755); err != nil {
-		return err
+	rec, subnet, gateway, err := c.claimNode(&n)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", n.Name, err)
 	}
 	defer func() {
 		if err != nil {
 			err = errors.Join(fmt.Errorf("node %s: %w", n.Name, err), DeleteNode(c, n.Name, io.Discard))
 		}
 	}()
-	if err := writeNodeRecord(nc, rec); err != nil {
-		return err
-	}
 	start := time.Now()
 	step := func(what string) {
 		fmt.Fprintf(out, "[%5.1fs] node %s: %s\n", time.Since(start).Seconds(), n.Name, what)
@@ -128,7 +123,7 @@ func AddNode(ctx context.Context, c Config, n Node, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := nc.writeNodeFiles(n, rec, token, caPEM); err != nil {
+	if err := nc.writeNodeFiles(n, gateway, token, caPEM); err != nil {
 		return err
 	}
 	if err := createCgroupRoot(nodeCgroupRoot(n.Name)); err != nil {
@@ -143,7 +138,7 @@ func AddNode(ctx context.Context, c Config, n Node, out io.Writer) (err error) {
 	}); err != nil {
 		return err
 	}
-	images, err := c.clusterImages()
+	images, err := c.nodeImages()
 	if err != nil {
 		return err
 	}
@@ -204,6 +199,33 @@ func AddNode(ctx context.Context, c Config, n Node, out io.Writer) (err error) {
 	}
 	step("Ready")
 	return nil
+}
+
+// claimNode plans the node and records it, under a lock, so that nodes added at the same time
+// get distinct addresses.
+func (c Config) claimNode(n *Node) (nodeRecord, netip.Prefix, netip.Addr, error) {
+	fail := func(err error) (nodeRecord, netip.Prefix, netip.Addr, error) {
+		return nodeRecord{}, netip.Prefix{}, netip.Addr{}, err
+	}
+	if err := os.MkdirAll(c.path("nodes"), 0o755); err != nil {
+		return fail(err)
+	}
+	lock, err := os.OpenFile(c.path("nodes.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fail(err)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return fail(fmt.Errorf("lock %s: %w", lock.Name(), err))
+	}
+	rec, subnet, gateway, err := c.planNode(n)
+	if err != nil {
+		return fail(err)
+	}
+	if err := writeNodeRecord(c.nodeConfig(n.Name, n.KubernetesVersion), rec); err != nil {
+		return fail(err)
+	}
+	return rec, subnet, gateway, nil
 }
 
 // planNode checks n against the machine (the VPC exists, the name and address are free) and
@@ -327,7 +349,7 @@ func dialIn(path string) func(ctx context.Context, network, addr string) (net.Co
 
 // writeNodeFiles writes the node's containerd, kubelet and CNI plugin files; the CNI network
 // configuration follows once the node has a Pod range.
-func (nc Config) writeNodeFiles(n Node, rec nodeRecord, token join.Token, caPEM []byte) error {
+func (nc Config) writeNodeFiles(n Node, gateway netip.Addr, token join.Token, caPEM []byte) error {
 	bootstrap, err := join.BootstrapKubeconfig(n.Server, caPEM, token)
 	if err != nil {
 		return err
@@ -335,13 +357,15 @@ func (nc Config) writeNodeFiles(n Node, rec nodeRecord, token join.Token, caPEM 
 	kubelet := kubeletConfig{
 		clientCAFile: nc.path("kubelet", "ca.crt"), cgroupRoot: nodeCgroupRoot(n.Name),
 		containerdSocket: nc.ContainerdSocket(), clusterDNS: n.ClusterDNS.String(), clusterDomain: n.ClusterDomain,
-		podLogsDir: nc.path("pod-logs"), rotateCertificates: true,
+		podLogsDir: nc.path("pod-logs"), rotateCertificates: true, resolvConf: nc.path("resolv.conf"),
 	}
 	files := map[string][]byte{
 		nc.path("containerd", "config.toml"):       []byte(nc.containerdConfig()),
 		nc.path("kubelet", "ca.crt"):               caPEM,
 		nc.path("kubelet", "bootstrap-kubeconfig"): bootstrap,
 		nc.path("kubelet", "config.yaml"):          []byte(kubelet.yaml()),
+		// The VPC's resolver, at its gateway as in a cloud VPC: CoreDNS forwards other names there.
+		nc.path("resolv.conf"): []byte("nameserver " + gateway.String() + "\n"),
 	}
 	for path, data := range files {
 		if err := writeFile(path, data); err != nil {

@@ -1,5 +1,6 @@
 // Package skew is the version-skew gate that runs before every upgrade and rollback of a tenant
-// master: a control plane moves one minor at a time, up or back, between supported versions.
+// master: a control plane moves one minor at a time, up or back, between supported versions, and
+// not to a minor that would leave one of the tenant's kubelets outside the version-skew policy.
 package skew
 
 import (
@@ -85,11 +86,7 @@ func Observe(ctx context.Context, meta kubernetes.Interface, namespace, fullName
 }
 
 func servedVersion(ctx context.Context, meta kubernetes.Interface, namespace, fullName string) (versions.Version, error) {
-	cfg, err := tenant.AdminConfig(ctx, meta, namespace, fullName)
-	if err != nil {
-		return versions.Version{}, err
-	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := tenantClient(ctx, meta, namespace, fullName)
 	if err != nil {
 		return versions.Version{}, err
 	}
@@ -97,16 +94,30 @@ func servedVersion(ctx context.Context, meta kubernetes.Interface, namespace, fu
 	if err != nil {
 		return versions.Version{}, fmt.Errorf("tenant /version: %w", err)
 	}
-	// GitVersion is v1.37.2, possibly with a suffix such as -rc.0 or +build.
-	s := strings.TrimPrefix(info.GitVersion, "v")
-	if i := strings.IndexAny(s, "-+"); i >= 0 {
-		s = s[:i]
-	}
-	v, err := versions.Parse(s)
+	v, err := parseGitVersion(info.GitVersion)
 	if err != nil {
 		return versions.Version{}, fmt.Errorf("tenant /version %q: %w", info.GitVersion, err)
 	}
 	return v, nil
+}
+
+// parseGitVersion reads a version as Kubernetes binaries report it (the apiserver's /version, a
+// Node's kubelet version): v1.37.2, possibly with a suffix such as -rc.0, -eks-1a2b or +k3s1.
+func parseGitVersion(s string) (versions.Version, error) {
+	s = strings.TrimPrefix(s, "v")
+	if i := strings.IndexAny(s, "-+"); i >= 0 {
+		s = s[:i]
+	}
+	return versions.Parse(s)
+}
+
+// tenantClient is a client of the tenant's own apiserver, through the admin kubeconfig Secret.
+func tenantClient(ctx context.Context, meta kubernetes.Interface, namespace, fullName string) (kubernetes.Interface, error) {
+	cfg, err := tenant.AdminConfig(ctx, meta, namespace, fullName)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
 }
 
 // IsRefused reports whether err is the gate's refusal.

@@ -143,6 +143,37 @@ func TestTenantNodesOverENI(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, b.Name, strings.TrimSpace(string(body)))
 
+	// The add-ons: kube-proxy on both nodes, CoreDNS; a Service's ClusterIP and DNS name reach
+	// the Pods on both nodes.
+	waitUntil(ctx, t, "kube-proxy runs on both nodes and CoreDNS is ready", func(ctx context.Context) (bool, error) {
+		ds, err := client.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		dns, err := client.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return ds.Status.NumberReady == int32(len(nodes)) && dns.Status.ReadyReplicas == 1, nil
+	})
+	svc, err := client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "echo"},
+			Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	for _, target := range []string{svc.Spec.ClusterIP, "echo.default.svc.cluster.local"} {
+		seen := map[string]bool{}
+		waitUntil(ctx, t, "http://"+target+" answers from both Pods", func(ctx context.Context) (bool, error) {
+			out, err := tenantKubectl("exec", a.Name, "--", "timeout", "5", "wget", "-qO-", "http://"+target+"/")
+			if err != nil {
+				return false, fmt.Errorf("%v: %s", err, out)
+			}
+			seen[strings.TrimSpace(out)] = true
+			return seen[a.Name] && seen[b.Name], nil
+		})
+	}
+
 	// attach: the container's output, through the kubelet.
 	attachCtx, stopAttach := context.WithTimeout(ctx, 3*time.Second)
 	attached, _ := exec.CommandContext(attachCtx, env.kubectl, "--kubeconfig", kubeconfig, "-n", "default", "attach", b.Name).CombinedOutput()

@@ -234,6 +234,17 @@ Arguments: root, component.
 {{- end -}}
 
 {{/* Arguments of taowa-hook pki, for the hook and the rotation CronJob. */}}
+{{/* The ready step's add-on flags (hooks/addons). */}}
+{{- define "tenant-master.addonArgs" -}}
+- --addons
+- --kube-proxy={{ .Values.addons.kubeProxy.enabled }}
+- --coredns-replicas={{ ternary .Values.addons.coreDNS.replicas 0 .Values.addons.coreDNS.enabled }}
+- --image-registry={{ .Values.imageRegistry }}
+- --pod-cidr={{ .Values.podCIDR }}
+- --service-cidr={{ .Values.serviceCIDR }}
+- --cluster-domain={{ .Values.clusterDomain }}
+{{- end -}}
+
 {{- define "tenant-master.pkiArgs" -}}
 - pki
 - --release={{ include "tenant-master.fullname" . }}

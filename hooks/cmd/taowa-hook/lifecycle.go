@@ -71,6 +71,16 @@ func runSkewCheck(ctx context.Context, args []string) error {
 	for _, rv := range running {
 		fmt.Printf("ok: %s -> %s (running version read from %s)\n", rv.Version, target, rv.Source)
 	}
+	kubelets, err := skew.ObserveKubelets(ctx, meta, r.namespace, r.fullName)
+	if err != nil {
+		// As with /version: a tenant that does not serve may be what this step repairs.
+		fmt.Printf("warning: cannot read the tenant's Nodes (%v); their kubelets' versions are not checked\n", err)
+		return nil
+	}
+	if err := skew.CheckNodes(target, running, kubelets); err != nil {
+		return err
+	}
+	fmt.Printf("ok: the kubelets of %d Nodes allow the control plane at %s\n", len(kubelets), target)
 	return nil
 }
 
@@ -84,7 +94,9 @@ func runReady(ctx context.Context, args []string) error {
 	var volume volumeFlags
 	volume.register(fs, "create the snapshot volume of this size when it is missing (after an install: "+
 		"its first use is the first scheduled or pre-upgrade snapshot)")
-	_, meta, err := r.parse(fs, args)
+	var addonsF addonFlags
+	addonsF.register(fs)
+	version, meta, err := r.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -110,6 +122,9 @@ func runReady(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Println("bootstrapped: cluster-info, node bootstrap RBAC, cluster-admins, helm test identity")
+	if err := addonsF.apply(ctx, admin, client, version); err != nil {
+		return err
+	}
 	if volume.size != "" {
 		if err := volume.ensure(ctx, meta, r.fullName, *instance, r.namespace); err != nil {
 			return err

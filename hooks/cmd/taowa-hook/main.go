@@ -33,8 +33,9 @@ const usage = `usage: taowa-hook <command> [flags]
 commands:
   pki          create the tenant's CAs, certificates, service-account key and kubeconfigs as
                Secrets (only what is missing), renew expiring ones, advance a CA rotation
-  skew-check   refuse an upgrade or rollback that skips a minor or leaves the supported range
-               (exit code 3), judging by the versions the tenant runs
+  skew-check   refuse an upgrade or rollback that skips a minor, leaves the supported range or
+               leaves a Node's kubelet outside the version-skew policy (exit code 3), judging by
+               the versions the tenant's control plane and kubelets run
   ready        wait for the tenant apiserver's /readyz, then bootstrap it (cluster-info, node
                bootstrap RBAC, the helm test identity)
   test         what helm test runs: /version and a restricted identity's create, read, delete
