@@ -450,6 +450,16 @@ func nodeCNIConfig(nc Config, podCIDR netip.Prefix) []byte {
 `, podCIDR, nc.path("cni", "ipam")))
 }
 
+// ImportIntoNode builds the images (or takes them from the cache) and imports them into node
+// name's containerd, as a registry pull would put them there.
+func (c Config) ImportIntoNode(name string, images ...Image) error {
+	rec, err := readNodeRecord(c.nodeConfig(name, c.KubernetesVersion))
+	if err != nil {
+		return fmt.Errorf("node %s: %w", name, err)
+	}
+	return c.nodeConfig(rec.Name, c.KubernetesVersion).BuildAndImport(images...)
+}
+
 // DeleteNode removes node name: its processes (by recorded PID, then what is left in its cgroups
 // and namespace), mounts, cgroups, the VPC's route to its Pods, its link, namespace and
 // directory. It succeeds on a node that is partly or wholly gone.

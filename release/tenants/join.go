@@ -46,41 +46,51 @@ func (m *Manager) Join(ctx context.Context, namespace, name string, opts JoinOpt
 	if opts.Description == "" {
 		opts.Description = "taowa join " + name
 	}
-	meta, err := m.cluster.Clientset()
+	client, config, err := m.adminClient(ctx, namespace, name, opts.Server)
 	if err != nil {
 		return fail(err)
 	}
-	admin, err := tenant.AdminConfig(ctx, meta, namespace, name)
-	if errors.Is(err, tenant.ErrNoControlPlane) {
-		return fail(fmt.Errorf("%w: is %s installed (taowa status %s -n %s)?", err, name, name, namespace))
-	}
-	if err != nil {
-		return fail(err)
-	}
-	if len(admin.CAData) == 0 {
+	if len(config.CAData) == 0 {
 		return fail(errors.New("its admin kubeconfig has no certificate-authority-data: no CA to pin"))
-	}
-	admin.UserAgent = "taowa"
-	var config *rest.Config
-	if opts.Server != "" {
-		config, err = viaServer(admin, opts.Server)
-	} else {
-		config, err = tenant.ByClusterIP(ctx, meta, namespace, name, admin)
-	}
-	if err != nil {
-		return fail(err)
-	}
-	client, err := m.tenantClient(config)
-	if err != nil {
-		return fail(err)
 	}
 	m.progress.printf("creating a bootstrap token in %s (namespace %s) through %s, waiting until its controller-manager has signed kube-public/cluster-info for it",
 		name, namespace, config.Host)
-	params, err := join.Prepare(ctx, client, admin.CAData, opts.TTL, opts.Description)
+	params, err := join.Prepare(ctx, client, config.CAData, opts.TTL, opts.Description)
 	if err != nil {
 		return fail(fmt.Errorf("through %s: %w", config.Host, err))
 	}
 	return params, nil
+}
+
+// adminClient is a client of the tenant master name with its admin kubeconfig's identity, at its
+// apiserver Service's ClusterIP (as the hooks reach it) or at server, an https URL, when given.
+func (m *Manager) adminClient(ctx context.Context, namespace, name, server string) (kubernetes.Interface, *rest.Config, error) {
+	meta, err := m.cluster.Clientset()
+	if err != nil {
+		return nil, nil, err
+	}
+	admin, err := tenant.AdminConfig(ctx, meta, namespace, name)
+	if errors.Is(err, tenant.ErrNoControlPlane) {
+		return nil, nil, fmt.Errorf("%w: is %s installed (taowa status %s -n %s)?", err, name, name, namespace)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	admin.UserAgent = "taowa"
+	var config *rest.Config
+	if server != "" {
+		config, err = viaServer(admin, server)
+	} else {
+		config, err = tenant.ByClusterIP(ctx, meta, namespace, name, admin)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := m.tenantClient(config)
+	if err != nil {
+		return nil, nil, err
+	}
+	return client, config, nil
 }
 
 // viaServer is admin with server as its host; the certificate is verified against admin's host.

@@ -27,7 +27,7 @@ import (
 )
 
 // TestTenantLifecycle walks one tenant through day 2 with Helm: install 1.36, bootstrap a node
-// token, helm test, upgrade to 1.37, a refused two-minor rollback, a refused change of etcd's
+// token, helm test, an upgrade refused for a Node's old kubelet, upgrade to 1.37, a refused two-minor rollback, a refused change of etcd's
 // member count, helm rollback to 1.36, a restore
 // from a snapshot, a scheduled snapshot, an upgrade that breaks the apiserver rolled back by Helm 4's
 // --rollback-on-failure and by Helm 3's --atomic, an etcd Pod deleted, an uninstall that leaves a
@@ -65,6 +65,22 @@ func TestTenantLifecycle(t *testing.T) {
 		out2, err = exec.CommandContext(ctx, hook, "test", "--admin-kubeconfig", kubeconfig, "--kubernetes-version", "1.37.2").CombinedOutput()
 		require.Error(t, err)
 		assert.Contains(t, string(out2), "tenant apiserver serves Kubernetes 1.36.3, the release asks for 1.37.2")
+	})
+
+	t.Run("an upgrade that leaves a kubelet too far behind is refused", func(t *testing.T) {
+		// A Node whose kubelet reports 1.33: four minors behind 1.37, one more than the policy allows.
+		admin := tenantClient(ctx, t, tn)
+		node, err := admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "old-kubelet"}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		node.Status.NodeInfo.KubeletVersion = "v1.33.4"
+		_, err = admin.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		out, err := helm3.output(ctx, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values", "--set", "kubernetesVersion=1.37.2", "--wait", "--timeout", "3m"}, postRender...)...)
+		require.Error(t, err, "helm upgrade to 1.37 must fail:\n%s", out)
+		logs := kubectl(t, "-n", ns, "logs", "job/"+rel+"-pre-upgrade")
+		assert.Contains(t, logs, "node old-kubelet (v1.33.4)")
+		requireServes(ctx, t, tn, "1.36.3")
+		require.NoError(t, admin.CoreV1().Nodes().Delete(ctx, "old-kubelet", metav1.DeleteOptions{}))
 	})
 
 	t.Run("upgrade to 1.37", func(t *testing.T) {

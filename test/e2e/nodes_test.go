@@ -5,7 +5,10 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,20 +19,28 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/taowa/taowa/hack/metacluster"
 	"github.com/taowa/taowa/hooks/join"
+	"github.com/taowa/taowa/internal/certs"
+	"github.com/taowa/taowa/release/doctor"
 )
 
 // TestTenantNodesOverENI joins two worker nodes in the tenant's VPC to a tenant master whose
@@ -75,6 +86,9 @@ func TestTenantNodesOverENI(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "join", tn.release, "-o", "json")), &params))
 	server := eni.Address.Addr().String() + ":6443"
 	require.Equal(t, []string{server}, params.Servers, "nodes join at the apiserver's ENI address")
+	info, err := client.CoreV1().ConfigMaps("kube-public").Get(ctx, "cluster-info", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Contains(t, info.Data["kubeconfig"], "server: https://"+server, "kubeadm join bootstraps at the server cluster-info names")
 
 	nodes := []string{"worker-1", "worker-2"}
 	var wg sync.WaitGroup
@@ -183,11 +197,227 @@ func TestTenantNodesOverENI(t *testing.T) {
 	// port-forward: a local port to Pod b's 8080, through the apiserver and the kubelet.
 	assert.Equal(t, b.Name, portForwardGet(ctx, t, kubeconfig, b.Name))
 
+	t.Run("webhook and aggregated API served on a node", func(t *testing.T) {
+		webhookOnNodes(ctx, t, client, tn, nodes)
+	})
+
+	// taowa doctor: every hop works; with b's node cut off from the VPC, it names the broken hop
+	// (the apiserver to b's kubelet) and exits non-zero; reconnected, it passes again.
+	report, err := doctorReport(ctx, cli, tn.release)
+	require.NoError(t, err, "%+v", report)
+	hops := map[string]doctor.Result{}
+	for _, h := range report.Hops {
+		hops[h.Name()] = h.Result
+	}
+	for _, n := range []*corev1.Pod{&a, &b} {
+		assert.Equal(t, doctor.OK, hops["node "+n.Spec.NodeName+" -> apiserver"], "%+v", report)
+		assert.Equal(t, doctor.OK, hops[fmt.Sprintf("apiserver -> kubelet %s (%s:10250)", n.Spec.NodeName, n.Status.HostIP)], "%+v", report)
+	}
+	nodeLink := []string{"-n", metacluster.VPCNetnsPrefix + "nodes", "link", "set", "n-" + b.Spec.NodeName}
+	require.NoError(t, exec.Command("ip", append(nodeLink, "down")...).Run())
+	report, err = doctorReport(ctx, cli, tn.release)
+	require.Error(t, err, "doctor exits non-zero with a hop down")
+	var failed []string
+	for _, h := range report.Failed() {
+		failed = append(failed, h.Name())
+	}
+	assert.Contains(t, failed, fmt.Sprintf("apiserver -> kubelet %s (%s:10250)", b.Spec.NodeName, b.Status.HostIP))
+	for _, f := range failed {
+		assert.NotContains(t, f, a.Spec.NodeName, "only hops through %s's link fail", b.Spec.NodeName)
+	}
+	require.NoError(t, exec.Command("ip", append(nodeLink, "up")...).Run())
+	waitUntil(ctx, t, "taowa doctor passes again", func(ctx context.Context) (bool, error) {
+		_, err := doctorReport(ctx, cli, tn.release)
+		return err == nil, nil
+	})
+
+	// A second tenant whose VPC has the same CIDRs: its node sits on the same address as one of
+	// the first tenant's, its Pods in the same Pod range. Each tenant's Pods reach their own
+	// tenant's addresses only.
+	t.Run("colliding VPCs", func(t *testing.T) {
+		other := tenant{release: "tenant-o", namespace: ns, version: "1.37.2", helm: h}
+		vpc2 := []string{"nodes2", "--enis", "1", "--vpc-id", "vpc-nodes2", "--subnet-id", "subnet-nodes2", "--subnet", "10.240.1.0/24",
+			"--host-address", vpcHostAddress, "--secondary-cidr", podCIDR}
+		require.NoError(t, metaclusterCmd(ctx, append([]string{"vpc", "create"}, vpc2...)...).Run())
+		t.Cleanup(func() {
+			assert.NoError(t, metaclusterCmd(context.Background(), append([]string{"vpc", "delete"}, vpc2...)...).Run())
+		})
+		h.run(ctx, t, "install", other.release, filepath.Join(root, "charts", "tenant-master"), "-n", ns, "--wait", "--timeout", "5m",
+			"--post-renderer", filepath.Join(root, "bin", "taowa-postrender"),
+			"--set", "network.eni.enabled=true", "--set", "network.eni.vpcID=vpc-nodes2", "--set", "network.eni.subnetID=subnet-nodes2")
+		t.Cleanup(func() { _, _ = h.output(context.Background(), "uninstall", other.release, "-n", ns, "--wait") })
+		var p2 join.Parameters
+		require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "join", other.release, "-o", "json")), &p2))
+		require.Equal(t, params.Servers, p2.Servers, "both apiservers have the same address, each in its own VPC")
+		t.Cleanup(func() { assert.NoError(t, metaclusterCmd(context.Background(), "node", "delete", "other-1").Run()) })
+		cmd := metaclusterCmd(ctx, "node", "add", "other-1", "--vpc", "nodes2", "--server", p2.Servers[0],
+			"--token", p2.Token, "--discovery-token-ca-cert-hash", p2.CACertHashes[0])
+		cmd.Stdout, cmd.Stderr = nil, nil
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		client2 := tenantClient(ctx, t, other)
+		node, err := client2.CoreV1().Nodes().Get(ctx, "other-1", metav1.GetOptions{})
+		require.NoError(t, err)
+		require.Contains(t, []string{a.Status.HostIP, b.Status.HostIP}, node.Status.Addresses[0].Address,
+			"a node of each tenant has the same address")
+		c := spreadDeployment(ctx, t, client2, "echo", 1)[0]
+
+		// The same address means a different Pod in each tenant: each sees its own.
+		mine, err := tenantKubectl("exec", a.Name, "--", "timeout", "3", "wget", "-qO-", fmt.Sprintf("http://%s:8080/", c.Status.PodIP))
+		assert.NotEqual(t, c.Name, strings.TrimSpace(mine), "tenant-n's Pod reached tenant-o's Pod (%v)", err)
+		kubeconfig2 := adminKubeconfigFile(ctx, t, other)
+		for _, p := range []corev1.Pod{a, b} {
+			out, err := exec.CommandContext(ctx, env.kubectl, "--kubeconfig", kubeconfig2, "-n", "default", "exec", c.Name, "--",
+				"timeout", "3", "wget", "-qO-", fmt.Sprintf("http://%s:8080/", p.Status.PodIP)).CombinedOutput()
+			assert.NotEqual(t, p.Name, strings.TrimSpace(string(out)), "tenant-o's Pod reached tenant-n's Pod (%v)", err)
+		}
+		body, err := client2.CoreV1().Pods("default").ProxyGet("http", c.Name, "8080", "/", nil).DoRaw(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, c.Name, strings.TrimSpace(string(body)), "tenant-o's apiserver reaches its own Pod at the shared address")
+	})
+
+	// b's kubelet stops: the controller-manager marks its Node not Ready once the node monitor's
+	// grace period (50 s) passes without a heartbeat, and the taint it sets evicts b (which
+	// tolerates it for 5 s) as on any cluster.
+	stopped := time.Now()
+	stopKubelet(t, b.Spec.NodeName)
+	waitUntil(ctx, t, "Node "+b.Spec.NodeName+" is not Ready", func(ctx context.Context) (bool, error) {
+		node, err := client.CoreV1().Nodes().Get(ctx, b.Spec.NodeName, metav1.GetOptions{})
+		return err == nil && !nodeIsReady(node), err
+	})
+	assert.Less(t, time.Since(stopped), 65*time.Second, "the node monitor's grace period is 50 s")
+	waitUntil(ctx, t, "Pod "+b.Name+" is evicted", func(ctx context.Context) (bool, error) {
+		pod, err := client.CoreV1().Pods("default").Get(ctx, b.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return err == nil && pod.DeletionTimestamp != nil, err
+	})
+
 	require.NoError(t, <-logsDone, "kubectl logs -f of %s", a.Name)
 
 	// Deleting a node leaves nothing of it on the machine.
-	require.NoError(t, metaclusterCmd(ctx, "node", "delete", nodes[1]).Run())
-	assert.Empty(t, nodeLeftovers(nodes[1], "nodes"))
+	require.NoError(t, metaclusterCmd(ctx, "node", "delete", b.Spec.NodeName).Run())
+	assert.Empty(t, nodeLeftovers(b.Spec.NodeName, "nodes"))
+}
+
+// webhookOnNodes runs test/e2e/webhookserver as a Pod on the tenant's nodes and registers it as
+// a validating admission webhook and as the aggregated API echo.taowa.io/v1alpha1: the apiserver
+// calls both at the Pod's address (endpoint routing, over its ENI).
+func webhookOnNodes(ctx context.Context, t *testing.T, client kubernetes.Interface, tn tenant, nodes []string) {
+	bin := filepath.Join(t.TempDir(), "webhookserver")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./webhookserver")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	const image = "ghcr.io/taowa/e2e-webhookserver:test"
+	for _, n := range nodes {
+		require.NoError(t, metaclusterCmd(ctx, "images", "--node", n, image+"="+bin).Run())
+	}
+	ca, err := certs.NewCA("e2e-webhook-ca", time.Hour)
+	require.NoError(t, err)
+	serving, err := ca.Issue(certs.Spec{CommonName: "echo-webhook.default.svc", DNSNames: []string{"echo-webhook.default.svc"},
+		Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, Validity: time.Hour})
+	require.NoError(t, err)
+	keyPEM, err := serving.KeyPEM()
+	require.NoError(t, err)
+	_, err = client.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "echo-webhook-tls"},
+		Type: corev1.SecretTypeTLS, Data: map[string][]byte{"tls.crt": serving.CertPEM(), "tls.key": keyPEM}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	labels := map[string]string{"app": "echo-webhook"}
+	one := int32(1)
+	_, err = client.AppsV1().Deployments("default").Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo-webhook"},
+		Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "server", Image: image, Ports: []corev1.ContainerPort{{ContainerPort: 8443}},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8443)}}, PeriodSeconds: 1},
+					VolumeMounts:   []corev1.VolumeMount{{Name: "tls", MountPath: "/tls"}}}},
+				Volumes: []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "echo-webhook-tls"}}}},
+			}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = client.CoreV1().Services("default").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "echo-webhook"},
+		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 443, TargetPort: intstr.FromInt32(8443)}}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitUntil(ctx, t, "the webhook server is ready", func(ctx context.Context) (bool, error) {
+		d, err := client.AppsV1().Deployments("default").Get(ctx, "echo-webhook", metav1.GetOptions{})
+		return err == nil && d.Status.ReadyReplicas == 1, err
+	})
+
+	fail, none := admissionregistrationv1.Fail, admissionregistrationv1.SideEffectClassNone
+	_, err = client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-deny"},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name: "deny.echo.taowa.io",
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{CABundle: ca.CertPEM(),
+				Service: &admissionregistrationv1.ServiceReference{Namespace: "default", Name: "echo-webhook", Path: ptr.To("/validate")}},
+			Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}}}},
+			ObjectSelector:          &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "taowa.io/deny", Operator: metav1.LabelSelectorOpExists}}},
+			FailurePolicy:           &fail,
+			SideEffects:             &none,
+			AdmissionReviewVersions: []string{"v1"},
+			TimeoutSeconds:          ptr.To[int32](5),
+		}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitUntil(ctx, t, "the webhook on the node rejects a labelled ConfigMap", func(ctx context.Context) (bool, error) {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "denied-", Labels: map[string]string{"taowa.io/deny": ""}}}
+		created, err := client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})
+		if err == nil { // the configuration is not loaded yet
+			return false, client.CoreV1().ConfigMaps("default").Delete(ctx, created.Name, metav1.DeleteOptions{})
+		}
+		if strings.Contains(err.Error(), "denied by the webhook on the tenant's node") {
+			return true, nil
+		}
+		return false, err
+	})
+	_, err = client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "allowed"}}, metav1.CreateOptions{})
+	require.NoError(t, err, "objects without the label are not sent to the webhook")
+
+	cfg, err := tenantRESTConfig(ctx, tn)
+	require.NoError(t, err)
+	dyn, err := dynamic.NewForConfig(cfg)
+	require.NoError(t, err)
+	apiService := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+		"metadata": map[string]any{"name": "v1alpha1.echo.taowa.io"},
+		"spec": map[string]any{
+			"group": "echo.taowa.io", "version": "v1alpha1", "groupPriorityMinimum": int64(1000), "versionPriority": int64(15),
+			"caBundle": base64.StdEncoding.EncodeToString(ca.CertPEM()),
+			"service":  map[string]any{"namespace": "default", "name": "echo-webhook", "port": int64(443)},
+		},
+	}}
+	_, err = dyn.Resource(schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}).Create(ctx, apiService, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitUntil(ctx, t, "the aggregated API on the node answers through the apiserver", func(ctx context.Context) (bool, error) {
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/apis/echo.taowa.io/v1alpha1").DoRaw(ctx)
+		return err == nil && strings.Contains(string(body), `"echoes"`), nil
+	})
+}
+
+// doctorReport runs `taowa doctor NAME -o json`; its error is the command's (non-zero on a failed
+// hop).
+func doctorReport(ctx context.Context, cli taowaCLI, name string) (doctor.Report, error) {
+	out, err := cli.run(ctx, "doctor", name, "-o", "json", "--timeout", "3s")
+	var report doctor.Report
+	if jerr := json.Unmarshal([]byte(out), &report); jerr != nil {
+		return report, errors.Join(err, fmt.Errorf("doctor output %q: %w", out, jerr))
+	}
+	return report, err
+}
+
+// stopKubelet stops the kubelet of a local tenant node by its recorded PID (the PID file holds the
+// PID and the process's start time).
+func stopKubelet(t *testing.T, node string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(env.meta.StateDir, "nodes", node, "run", "kubelet.pid"))
+	require.NoError(t, err)
+	var pid int
+	_, err = fmt.Sscanf(string(data), "%d", &pid)
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGTERM))
 }
 
 // nodeAddFails runs `node add NAME args...`, which must fail with an error containing want and
@@ -254,6 +484,10 @@ func spreadDeployment(ctx context.Context, t *testing.T, client kubernetes.Inter
 						LabelSelector: &metav1.LabelSelector{MatchLabels: labels},
 					}},
 					TerminationGracePeriodSeconds: new(int64),
+					Tolerations: []corev1.Toleration{
+						{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](5)},
+						{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](5)},
+					},
 					Containers: []corev1.Container{{
 						Name: "echo", Image: metacluster.BusyboxImage, Command: []string{"sh", "-c", script},
 						Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},

@@ -234,8 +234,8 @@ Arguments: root, component.
 {{- end -}}
 
 {{/* Arguments of taowa-hook pki, for the hook and the rotation CronJob. */}}
-{{/* The ready step's add-on flags (hooks/addons). */}}
-{{- define "tenant-master.addonArgs" -}}
+{{/* The ready step's flags for what it applies inside the tenant: its add-ons (hooks/addons) and, with an ENI, the server that kube-public/cluster-info publishes. */}}
+{{- define "tenant-master.readyArgs" -}}
 - --addons
 - --kube-proxy={{ .Values.addons.kubeProxy.enabled }}
 - --coredns-replicas={{ ternary .Values.addons.coreDNS.replicas 0 .Values.addons.coreDNS.enabled }}
@@ -243,6 +243,10 @@ Arguments: root, component.
 - --pod-cidr={{ .Values.podCIDR }}
 - --service-cidr={{ .Values.serviceCIDR }}
 - --cluster-domain={{ .Values.clusterDomain }}
+{{- if .Values.network.eni.enabled }}
+# Nodes bootstrap at the apiservers' ENI addresses: the meta cluster's Service is out of their reach.
+- --cluster-info-advertised
+{{- end }}
 {{- end -}}
 
 {{- define "tenant-master.pkiArgs" -}}

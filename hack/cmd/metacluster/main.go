@@ -24,8 +24,8 @@ commands:
   up            bring the meta cluster up (idempotent; recovers from a killed run)
   down          remove the meta cluster and everything it created
   status        show the daemons and whether the cluster is healthy
-  images REF=BINARY[:USER] ...
-                build single-binary images and import them into the cluster
+  images [--node NAME] REF=BINARY[:USER] ...
+                build single-binary images and import them into the cluster (or a tenant node)
   provisioner   run the local-path volume provisioner (started by up)
   network-policy
                 enforce NetworkPolicy Ingress rules with nftables (started by up)
@@ -86,7 +86,12 @@ func main() {
 }
 
 // importImages takes REF=BINARY[:USER] arguments: each binary becomes a one-file image that runs it.
+// --node NAME first imports them into that tenant node instead of the meta node.
 func importImages(cfg metacluster.Config, args []string) error {
+	node := ""
+	if len(args) >= 2 && args[0] == "--node" {
+		node, args = args[1], args[2:]
+	}
 	var images []metacluster.Image
 	for _, a := range args {
 		ref, src, ok := strings.Cut(a, "=")
@@ -98,6 +103,9 @@ func importImages(cfg metacluster.Config, args []string) error {
 			user = "65532"
 		}
 		images = append(images, metacluster.BinaryImage(ref, src, "/usr/local/bin/"+filepath.Base(src), user))
+	}
+	if node != "" {
+		return cfg.ImportIntoNode(node, images...)
 	}
 	return cfg.BuildAndImport(images...)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/taowa/taowa/hooks/bootstrap"
 	"github.com/taowa/taowa/hooks/helmtest"
+	"github.com/taowa/taowa/hooks/join"
 	"github.com/taowa/taowa/hooks/skew"
 	"github.com/taowa/taowa/hooks/tenant"
 	"github.com/taowa/taowa/versions"
@@ -89,6 +90,8 @@ func runReady(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("ready", flag.ExitOnError)
 	r.register(fs)
 	server := fs.String("cluster-info-server", "", "apiserver URL published to joining nodes in kube-public/cluster-info")
+	advertised := fs.Bool("cluster-info-advertised", false, "publish the first address the apiservers advertise instead (with an ENI: "+
+		"in the tenant's VPC, where `kubeadm join` does its TLS bootstrap)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for /readyz")
 	instance := fs.String("instance", "", "the release name (label app.kubernetes.io/instance), with --snapshot-volume-size")
 	var volume volumeFlags
@@ -118,6 +121,13 @@ func runReady(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("tenant apiserver ready after %.0fs\n", time.Since(start).Seconds())
+	if *advertised {
+		servers, err := join.APIServers(ctx, client)
+		if err != nil {
+			return err
+		}
+		*server = "https://" + servers[0]
+	}
 	if err := bootstrap.Apply(ctx, client, *server, admin.CAData); err != nil {
 		return err
 	}
