@@ -24,6 +24,9 @@ func ChartValues(spec v1alpha1.ClusterSpec) (map[string]any, error) {
 	v.set(spec.Certificates.CAValidity, "certificates", "caValidity")
 	v.set(spec.Certificates.Validity, "certificates", "validity")
 	v.set(spec.Certificates.RenewBefore, "certificates", "renewBefore")
+	v.set(spec.Addons.KubeProxy.Enabled, "addons", "kubeProxy", "enabled")
+	v.set(spec.Addons.CoreDNS.Enabled, "addons", "coreDNS", "enabled")
+	v.set(spec.Addons.CoreDNS.Replicas, "addons", "coreDNS", "replicas")
 
 	v.component(spec.Master.APIServer, "apiserver")
 	v.component(spec.Master.ControllerManager, "controllerManager")

@@ -45,6 +45,9 @@ type ClusterSpec struct {
 	Network NetworkSpec `json:"network,omitempty"`
 	// Certificates are the validity and renewal of the tenant's PKI.
 	Certificates CertificatesSpec `json:"certificates,omitempty"`
+	// Addons are what the tenant gets as it comes, applied inside it: kube-proxy and CoreDNS,
+	// both on unless turned off.
+	Addons AddonsSpec `json:"addons,omitempty"`
 	// DeletionPolicy says what deleting the Cluster removes, after a final etcd snapshot:
 	// Delete (the default) everything but the snapshot volume, which keeps the final snapshot;
 	// Retain keeps what helm uninstall keeps (PKI Secrets, etcd volumes), so that a new Cluster
@@ -119,6 +122,25 @@ type NetworkSpec struct {
 type ENISpec struct {
 	VPCID    string `json:"vpcID"`
 	SubnetID string `json:"subnetID"`
+}
+
+// AddonsSpec turns the tenant's add-ons on or off (the chart's addons values).
+type AddonsSpec struct {
+	KubeProxy KubeProxySpec `json:"kubeProxy,omitempty"`
+	CoreDNS   CoreDNSSpec   `json:"coreDNS,omitempty"`
+}
+
+// KubeProxySpec is kube-proxy on the tenant's nodes.
+type KubeProxySpec struct {
+	// Enabled unset keeps the chart's default, on.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// CoreDNSSpec is CoreDNS behind the tenant's kube-dns Service.
+type CoreDNSSpec struct {
+	// Enabled unset keeps the chart's default, on.
+	Enabled  *bool  `json:"enabled,omitempty"`
+	Replicas *int32 `json:"replicas,omitempty"`
 }
 
 // CertificatesSpec is the validity and renewal of the tenant's PKI (Go durations).

@@ -1,0 +1,29 @@
+package operator
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/utils/ptr"
+
+	"github.com/taowa/taowa/release/api/v1alpha1"
+)
+
+// A Cluster's add-on fields map onto the chart's addons values; unset ones are left to the
+// chart's defaults (both on).
+func TestChartValuesAddons(t *testing.T) {
+	values, err := ChartValues(v1alpha1.ClusterSpec{})
+	require.NoError(t, err)
+	assert.NotContains(t, values, "addons")
+
+	values, err = ChartValues(v1alpha1.ClusterSpec{Addons: v1alpha1.AddonsSpec{
+		KubeProxy: v1alpha1.KubeProxySpec{Enabled: ptr.To(false)},
+		CoreDNS:   v1alpha1.CoreDNSSpec{Replicas: ptr.To[int32](2)},
+	}})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{
+		"kubeProxy": map[string]any{"enabled": false},
+		"coreDNS":   map[string]any{"replicas": float64(2)},
+	}, values["addons"])
+}
