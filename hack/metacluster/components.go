@@ -176,11 +176,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 func (c Config) cniConfig() string {
 	// eni runs for every Pod: Pods without the eni.taowa.io/vpc-id annotation pass through.
-	return fmt.Sprintf(`{
-  "cniVersion": "1.0.0",
-  "name": "taowa-meta",
-  "plugins": [
-    {
+	eni := fmt.Sprintf(`{"type": "eni", "ifName": "eth1", "vpcOptional": true, "inventoryPath": %q, "kubeconfig": %q}`,
+		c.ENIInventoryPath(), c.kubeconfigFor("kubelet"))
+	return c.bridgeConflist("taowa-meta", NodePodCIDR.String(), eni)
+}
+
+// bridgeConflist is a node's Pod network: Pods of podCIDR on the bridge cni0, reached without
+// NAT, with host ports, then the extra plugins.
+func (c Config) bridgeConflist(name, podCIDR string, extra ...string) string {
+	plugins := append([]string{
+		fmt.Sprintf(`{
       "type": "bridge",
       "bridge": "cni0",
       "isGateway": true,
@@ -192,12 +197,17 @@ func (c Config) cniConfig() string {
         "routes": [{"dst": "0.0.0.0/0"}],
         "dataDir": %q
       }
-    },
-    {"type": "portmap", "capabilities": {"portMappings": true}},
-    {"type": "eni", "ifName": "eth1", "vpcOptional": true, "inventoryPath": %q, "kubeconfig": %q}
+    }`, podCIDR, c.path("cni", "ipam")),
+		`{"type": "portmap", "capabilities": {"portMappings": true}}`,
+	}, extra...)
+	return fmt.Sprintf(`{
+  "cniVersion": "1.0.0",
+  "name": %q,
+  "plugins": [
+    %s
   ]
 }
-`, NodePodCIDR.String(), c.path("cni", "ipam"), c.ENIInventoryPath(), c.kubeconfigFor("kubelet"))
+`, name, strings.Join(plugins, ",\n    "))
 }
 
 // cniPlugins are the plugins of the cluster's network, from CNIBinDir but eni, which the Makefile
@@ -254,6 +264,8 @@ type kubeletConfig struct {
 	rotateCertificates bool
 	// resolvConf is what Pods with dnsPolicy Default get; empty: no resolver.
 	resolvConf string
+	// serverTLSBootstrap asks the cluster for the serving certificate (without tlsCertFile).
+	serverTLSBootstrap bool
 }
 
 // yaml: the cgroup v1 and swap settings are required on these machines; image garbage collection
@@ -276,6 +288,7 @@ failCgroupV1: false
 failSwapOn: false
 oomScoreAdj: 0
 rotateCertificates: %t
+serverTLSBootstrap: %t
 containerRuntimeEndpoint: unix://%s
 clusterDNS: [%q]
 clusterDomain: %q
@@ -286,7 +299,7 @@ healthzBindAddress: 127.0.0.1
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%%", "imagefs.available": "1%%", "nodefs.inodesFree": "1%%"}
-`, k.clientCAFile, serving, k.cgroupRoot, k.rotateCertificates, k.containerdSocket, k.clusterDNS, k.clusterDomain, k.resolvConf, k.podLogsDir)
+`, k.clientCAFile, serving, k.cgroupRoot, k.rotateCertificates, k.serverTLSBootstrap, k.containerdSocket, k.clusterDNS, k.clusterDomain, k.resolvConf, k.podLogsDir)
 }
 
 // kubeProxyConfig: conntrack limits are per host and cannot be set from a network namespace, so

@@ -176,7 +176,8 @@ func AddNode(ctx context.Context, c Config, n Node, out io.Writer) (err error) {
 	if err := writeNodeRecord(nc, rec); err != nil {
 		return err
 	}
-	if err := writeFile(nc.path("cni", "net.d", "10-taowa-node.conflist"), nodeCNIConfig(nc, rec.PodCIDR)); err != nil {
+	// The VPC routes the node's Pod range to it: its Pods need no NAT.
+	if err := writeFile(nc.path("cni", "net.d", "10-taowa-node.conflist"), []byte(nc.bridgeConflist("taowa-node", rec.PodCIDR.String()))); err != nil {
 		return err
 	}
 	if err := run("ip", "-n", VPCNetnsPrefix+n.VPC, "route", "replace", rec.PodCIDR.String(), "via", rec.Address.String()); err != nil {
@@ -358,6 +359,9 @@ func (nc Config) writeNodeFiles(n Node, gateway netip.Addr, token join.Token, ca
 		clientCAFile: nc.path("kubelet", "ca.crt"), cgroupRoot: nodeCgroupRoot(n.Name),
 		containerdSocket: nc.ContainerdSocket(), clusterDNS: n.ClusterDNS.String(), clusterDomain: n.ClusterDomain,
 		podLogsDir: nc.path("pod-logs"), rotateCertificates: true, resolvConf: nc.path("resolv.conf"),
+		// The tenant approves serving certificates that name the node's own addresses, and its
+		// apiserver verifies them.
+		serverTLSBootstrap: true,
 	}
 	files := map[string][]byte{
 		nc.path("containerd", "config.toml"):       []byte(nc.containerdConfig()),
@@ -422,32 +426,6 @@ func (nc Config) waitForKubelet(ctx context.Context, timeout time.Duration, chec
 		return fmt.Errorf("%w; last lines of %s:\n%s", err, nc.logFile("kubelet"), nc.logTail("kubelet", 15))
 	}
 	return nil
-}
-
-// nodeCNIConfig: the node's Pods get addresses of its Pod range on a bridge and are reached
-// without NAT: the VPC routes the range to the node.
-func nodeCNIConfig(nc Config, podCIDR netip.Prefix) []byte {
-	return []byte(fmt.Sprintf(`{
-  "cniVersion": "1.0.0",
-  "name": "taowa-node",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "cni0",
-      "isGateway": true,
-      "ipMasq": false,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "ranges": [[{"subnet": %q}]],
-        "routes": [{"dst": "0.0.0.0/0"}],
-        "dataDir": %q
-      }
-    },
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-`, podCIDR, nc.path("cni", "ipam")))
 }
 
 // ImportIntoNode builds the images (or takes them from the cache) and imports them into node

@@ -25,6 +25,10 @@ const (
 	TestServiceAccount = "helm-test"
 )
 
+// KubeletServingApprover names the ClusterRole (and its binding) that lets the controller-manager's
+// identity approve kubelet serving certificates.
+const KubeletServingApprover = "taowa:kubelet-serving-approver"
+
 // Groups kubeadm uses, kept so that `kubeadm join` works against a tenant master unchanged.
 // NodeBootstrapGroup is the extra group of the bootstrap tokens that nodes join with (package
 // join creates them): the bindings below let it ask for node client certificates.
@@ -58,7 +62,20 @@ func Apply(ctx context.Context, client kubernetes.Interface, server string, caPE
 		return fmt.Errorf("apply RoleBinding kube-public/kubeadm:bootstrap-signer-clusterinfo: %w", err)
 	}
 
+	// Kubelets' serving certificates are approved beside the controller-manager, with its identity
+	// (taowa-hook approve-kubelet-serving, package kubeletcsr), so that the apiserver verifies the
+	// kubelets it dials.
+	if _, err := rbac.ClusterRoles().Apply(ctx, rbacv1ac.ClusterRole(KubeletServingApprover).WithRules(
+		rbacv1ac.PolicyRule().WithAPIGroups("certificates.k8s.io").WithResources("certificatesigningrequests").WithVerbs("get", "list", "watch"),
+		rbacv1ac.PolicyRule().WithAPIGroups("certificates.k8s.io").WithResources("certificatesigningrequests/approval").WithVerbs("update"),
+		rbacv1ac.PolicyRule().WithAPIGroups("certificates.k8s.io").WithResources("signers").
+			WithResourceNames("kubernetes.io/kubelet-serving").WithVerbs("approve"),
+		rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("nodes").WithVerbs("get"),
+	), opts); err != nil {
+		return fmt.Errorf("apply ClusterRole %s: %w", KubeletServingApprover, err)
+	}
 	bindings := []struct{ name, clusterRole, kind, subject string }{
+		{KubeletServingApprover, KubeletServingApprover, rbacv1.UserKind, "system:kube-controller-manager"},
 		// A bootstrap token may ask for a node client certificate, which is approved automatically;
 		// nodes may renew their own.
 		{"kubeadm:kubelet-bootstrap", "system:node-bootstrapper", rbacv1.GroupKind, NodeBootstrapGroup},

@@ -16,6 +16,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
@@ -35,22 +36,9 @@ func TestTenantAPIServerOnENI(t *testing.T) {
 	h := helmFor(t, 3)
 	ns := testNamespace(ctx, t, "e2e-eni")
 	vpc := []string{"t1", "--enis", "2", "--vpc-id", "vpc-t1", "--subnet-id", "subnet-t1", "--subnet", "10.240.1.0/24", "--host-address", vpcHostAddress}
-	require.NoError(t, metaclusterCmd(ctx, append([]string{"vpc", "create"}, vpc...)...).Run())
-	t.Cleanup(func() {
-		assert.NoError(t, metaclusterCmd(context.Background(), append([]string{"vpc", "delete"}, vpc...)...).Run())
-	})
-
-	h.run(ctx, t, "install", "eni-agent", filepath.Join(root, "charts", "taowa-eni-agent"), "-n", ns, "--wait", "--timeout", "2m",
-		"--set", "inventoryDir="+filepath.Dir(env.meta.ENIInventoryPath()), "--set", "interval=2s")
-	t.Cleanup(func() { _, _ = h.output(context.Background(), "uninstall", "eni-agent", "-n", ns, "--wait") })
-	waitUntil(ctx, t, "the node advertises 2 ENIs of subnet-t1", func(ctx context.Context) (bool, error) {
-		node, err := env.client.CoreV1().Nodes().Get(ctx, metacluster.NodeName, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		q := node.Status.Allocatable["eni.taowa.io/subnet-t1"]
-		return q.Value() == 2, nil
-	})
+	createVPC(ctx, t, vpc...)
+	installENIAgent(ctx, t, h, ns)
+	waitENIsAdvertised(ctx, t, "subnet-t1", 2)
 
 	tn := tenant{release: "tenant-e", namespace: ns, version: "1.37.2", helm: h}
 	h.run(ctx, t, "install", tn.release, filepath.Join(root, "charts", "tenant-master"), "-n", ns, "--wait", "--timeout", "5m",
@@ -90,6 +78,36 @@ func TestTenantAPIServerOnENI(t *testing.T) {
 		}
 		_, found := node.Status.Capacity["eni.taowa.io/subnet-t1"]
 		return !found, nil
+	})
+}
+
+// createVPC creates a simulated tenant VPC (`vpc create` args) and deletes it when the test ends.
+func createVPC(ctx context.Context, t *testing.T, args ...string) {
+	t.Helper()
+	require.NoError(t, metaclusterCmd(ctx, append([]string{"vpc", "create"}, args...)...).Run())
+	t.Cleanup(func() {
+		assert.NoError(t, metaclusterCmd(context.Background(), append([]string{"vpc", "delete"}, args...)...).Run())
+	})
+}
+
+// installENIAgent installs taowa-eni-agent in namespace, which advertises the node's ENIs.
+func installENIAgent(ctx context.Context, t *testing.T, h helm, namespace string) {
+	t.Helper()
+	h.run(ctx, t, "install", "eni-agent", filepath.Join(repoRoot(), "charts", "taowa-eni-agent"), "-n", namespace, "--wait", "--timeout", "2m",
+		"--set", "inventoryDir="+filepath.Dir(env.meta.ENIInventoryPath()), "--set", "interval=2s")
+	t.Cleanup(func() { _, _ = h.output(context.Background(), "uninstall", "eni-agent", "-n", namespace, "--wait") })
+}
+
+// waitENIsAdvertised waits until the meta node advertises n ENIs of subnetID.
+func waitENIsAdvertised(ctx context.Context, t *testing.T, subnetID string, n int64) {
+	t.Helper()
+	waitUntil(ctx, t, fmt.Sprintf("the node advertises %d ENIs of %s", n, subnetID), func(ctx context.Context) (bool, error) {
+		node, err := env.client.CoreV1().Nodes().Get(ctx, metacluster.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		q := node.Status.Allocatable[corev1.ResourceName("eni.taowa.io/"+subnetID)]
+		return q.Value() == n, nil
 	})
 }
 

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/taowa/taowa/hooks/pki"
 	"github.com/taowa/taowa/versions"
@@ -70,17 +71,25 @@ func TestTenantLifecycle(t *testing.T) {
 	t.Run("an upgrade that leaves a kubelet too far behind is refused", func(t *testing.T) {
 		// A Node whose kubelet reports 1.33: four minors behind 1.37, one more than the policy allows.
 		admin := tenantClient(ctx, t, tn)
-		node, err := admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "old-kubelet"}}, metav1.CreateOptions{})
+		_, err := admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "old-kubelet"}}, metav1.CreateOptions{})
 		require.NoError(t, err)
-		node.Status.NodeInfo.KubeletVersion = "v1.33.4"
-		_, err = admin.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
-		require.NoError(t, err)
+		// Gone before the next step, whatever happens here: it would hold every later upgrade back.
+		defer func() { assert.NoError(t, admin.CoreV1().Nodes().Delete(ctx, "old-kubelet", metav1.DeleteOptions{})) }()
+		// The controller-manager updates a new Node too (its Pod range, taints).
+		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			node, err := admin.CoreV1().Nodes().Get(ctx, "old-kubelet", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			node.Status.NodeInfo.KubeletVersion = "v1.33.4"
+			_, err = admin.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
+			return err
+		}))
 		out, err := helm3.output(ctx, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values", "--set", "kubernetesVersion=1.37.2", "--wait", "--timeout", "3m"}, postRender...)...)
 		require.Error(t, err, "helm upgrade to 1.37 must fail:\n%s", out)
 		logs := kubectl(t, "-n", ns, "logs", "job/"+rel+"-pre-upgrade")
 		assert.Contains(t, logs, "node old-kubelet (v1.33.4)")
 		requireServes(ctx, t, tn, "1.36.3")
-		require.NoError(t, admin.CoreV1().Nodes().Delete(ctx, "old-kubelet", metav1.DeleteOptions{}))
 	})
 
 	t.Run("upgrade to 1.37", func(t *testing.T) {

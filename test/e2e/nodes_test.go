@@ -27,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,6 +40,7 @@ import (
 
 	"github.com/taowa/taowa/hack/metacluster"
 	"github.com/taowa/taowa/hooks/join"
+	"github.com/taowa/taowa/hooks/kubeletcsr"
 	"github.com/taowa/taowa/internal/certs"
 	"github.com/taowa/taowa/release/doctor"
 )
@@ -55,23 +57,10 @@ func TestTenantNodesOverENI(t *testing.T) {
 	h := helmFor(t, 3)
 	ns := testNamespace(ctx, t, "e2e-nodes")
 	const podCIDR = "10.200.0.0/16" // the chart's default
-	vpc := []string{"nodes", "--enis", "1", "--vpc-id", "vpc-nodes", "--subnet-id", "subnet-nodes", "--subnet", "10.240.1.0/24",
-		"--host-address", vpcHostAddress, "--secondary-cidr", podCIDR}
-	require.NoError(t, metaclusterCmd(ctx, append([]string{"vpc", "create"}, vpc...)...).Run())
-	t.Cleanup(func() {
-		assert.NoError(t, metaclusterCmd(context.Background(), append([]string{"vpc", "delete"}, vpc...)...).Run())
-	})
-	h.run(ctx, t, "install", "eni-agent", filepath.Join(root, "charts", "taowa-eni-agent"), "-n", ns, "--wait", "--timeout", "2m",
-		"--set", "inventoryDir="+filepath.Dir(env.meta.ENIInventoryPath()), "--set", "interval=2s")
-	t.Cleanup(func() { _, _ = h.output(context.Background(), "uninstall", "eni-agent", "-n", ns, "--wait") })
-	waitUntil(ctx, t, "the node advertises the ENI of subnet-nodes", func(ctx context.Context) (bool, error) {
-		node, err := env.client.CoreV1().Nodes().Get(ctx, metacluster.NodeName, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		q := node.Status.Allocatable["eni.taowa.io/subnet-nodes"]
-		return q.Value() == 1, nil
-	})
+	createVPC(ctx, t, "nodes", "--enis", "1", "--vpc-id", "vpc-nodes", "--subnet-id", "subnet-nodes", "--subnet", "10.240.1.0/24",
+		"--host-address", vpcHostAddress, "--secondary-cidr", podCIDR)
+	installENIAgent(ctx, t, h, ns)
+	waitENIsAdvertised(ctx, t, "subnet-nodes", 1)
 
 	tn := tenant{release: "tenant-n", namespace: ns, version: "1.37.2", helm: h}
 	h.run(ctx, t, "install", tn.release, filepath.Join(root, "charts", "tenant-master"), "-n", ns, "--wait", "--timeout", "5m",
@@ -129,6 +118,24 @@ func TestTenantNodesOverENI(t *testing.T) {
 	})
 	nodeAddFails(ctx, t, "an expired token", "no jws-kubeconfig-"+expiredID+": cluster-info has no signature", "worker-3", "--vpc", "nodes",
 		"--server", params.Servers[0], "--token", expired.Token, "--discovery-token-ca-cert-hash", params.CACertHashes[0])
+
+	// Each kubelet's serving certificate was approved beside the controller-manager, so that the
+	// apiserver verifies the kubelets (exec, logs and the rest below depend on it).
+	waitUntil(ctx, t, "both kubelets' serving certificates are approved", func(ctx context.Context) (bool, error) {
+		csrs, err := client.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		approved := map[string]bool{}
+		for _, csr := range csrs.Items {
+			for _, c := range csr.Status.Conditions {
+				if csr.Spec.SignerName == certificatesv1.KubeletServingSignerName && c.Type == certificatesv1.CertificateApproved && c.Reason == kubeletcsr.Reason {
+					approved[csr.Spec.Username] = true
+				}
+			}
+		}
+		return approved["system:node:"+nodes[0]] && approved["system:node:"+nodes[1]], nil
+	})
 
 	// A Deployment spread over both nodes: each Pod serves its name over HTTP and logs a tick a
 	// second.
@@ -236,12 +243,8 @@ func TestTenantNodesOverENI(t *testing.T) {
 	// tenant's addresses only.
 	t.Run("colliding VPCs", func(t *testing.T) {
 		other := tenant{release: "tenant-o", namespace: ns, version: "1.37.2", helm: h}
-		vpc2 := []string{"nodes2", "--enis", "1", "--vpc-id", "vpc-nodes2", "--subnet-id", "subnet-nodes2", "--subnet", "10.240.1.0/24",
-			"--host-address", vpcHostAddress, "--secondary-cidr", podCIDR}
-		require.NoError(t, metaclusterCmd(ctx, append([]string{"vpc", "create"}, vpc2...)...).Run())
-		t.Cleanup(func() {
-			assert.NoError(t, metaclusterCmd(context.Background(), append([]string{"vpc", "delete"}, vpc2...)...).Run())
-		})
+		createVPC(ctx, t, "nodes2", "--enis", "1", "--vpc-id", "vpc-nodes2", "--subnet-id", "subnet-nodes2", "--subnet", "10.240.1.0/24",
+			"--host-address", vpcHostAddress, "--secondary-cidr", podCIDR)
 		h.run(ctx, t, "install", other.release, filepath.Join(root, "charts", "tenant-master"), "-n", ns, "--wait", "--timeout", "5m",
 			"--post-renderer", filepath.Join(root, "bin", "taowa-postrender"),
 			"--set", "network.eni.enabled=true", "--set", "network.eni.vpcID=vpc-nodes2", "--set", "network.eni.subnetID=subnet-nodes2")

@@ -156,6 +156,22 @@ spec:
             {{- if .pki }}
             - {name: pki, mountPath: /etc/kubernetes/pki, readOnly: true}
             {{- end }}
+        {{- if .approver }}
+        # Approves the kubelets' serving certificate requests that name only their own Node's
+        # addresses (taowa-hook approve-kubelet-serving), with the controller-manager's identity:
+        # the controller-manager signs them but never approves them.
+        - name: kubelet-serving-approver
+          image: {{ include "tenant-master.hookImage" .root }}
+          imagePullPolicy: {{ .root.Values.imagePullPolicy }}
+          args: [approve-kubelet-serving, --kubeconfig=/etc/kubernetes/kubeconfig/kubeconfig]
+          resources:
+            requests: {cpu: 5m, memory: 16Mi}
+            limits: {memory: 64Mi}
+          securityContext:
+            {{- include "tenant-master.containerSecurityContext" . | nindent 12 }}
+          volumeMounts:
+            - {name: kubeconfig, mountPath: /etc/kubernetes/kubeconfig, readOnly: true}
+        {{- end }}
       volumes:
         {{- include "tenant-master.metaTokenVolume" .root | nindent 8 }}
         - name: tmp

@@ -45,6 +45,9 @@ commands:
   etcd-snapshot
                take a verified etcd snapshot into the snapshot volume and prune old ones
   etcd-restore restore an etcd member from a snapshot, once (init container)
+  approve-kubelet-serving
+               approve the tenant kubelets' serving certificate requests that name only their
+               Node's own addresses (beside the controller-manager, until stopped)
   steps        run several of these in order in one process, stopping at the first failure:
                steps -- skew-check ... -- pki ... -- etcd-snapshot ...
 
@@ -53,14 +56,15 @@ Run "taowa-hook <command> -h" for a command's flags.
 
 // commands are taowa-hook's subcommands, by name.
 var commands = map[string]func(context.Context, []string) error{
-	"pki":             runPKI,
-	"skew-check":      runSkewCheck,
-	"ready":           runReady,
-	"test":            runTest,
-	"wait-order":      runWaitOrder,
-	"snapshot-volume": runSnapshotVolume,
-	"etcd-snapshot":   runEtcdSnapshot,
-	"etcd-restore":    runEtcdRestore,
+	"pki":                     runPKI,
+	"skew-check":              runSkewCheck,
+	"ready":                   runReady,
+	"test":                    runTest,
+	"wait-order":              runWaitOrder,
+	"snapshot-volume":         runSnapshotVolume,
+	"etcd-snapshot":           runEtcdSnapshot,
+	"etcd-restore":            runEtcdRestore,
+	"approve-kubelet-serving": runApproveKubeletServing,
 }
 
 func main() {
