@@ -107,6 +107,8 @@ test-unit:
 
 # End-to-end tests bring the local meta cluster up themselves when no KUBECONFIG is given.
 test-e2e: images helm
+	# kubeadm, for the tenant node that joins with `kubeadm join`.
+	hack/build-k8s.sh $(KUBERNETES_VERSION) kubeadm
 	# The version table against the real binaries of every version in the cache (make test builds
 	# 1.35, 1.36 and 1.37; make e2e-versions all supported minors).
 	go test -tags realbinaries -count=1 ./versions/... ./postrender/...

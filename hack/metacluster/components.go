@@ -254,6 +254,9 @@ func (c Config) kubeletConfig() string {
 // kubeletConfig is what differs between the meta node's kubelet and a tenant node's.
 type kubeletConfig struct {
 	clientCAFile string
+	// staticPodPath matters only to a drop-in over kubeadm's configuration, which names
+	// /etc/kubernetes/manifests; no Pod is static on these nodes.
+	staticPodPath string
 	// tlsCertFile and tlsKeyFile are the serving certificate; empty, the kubelet makes its own.
 	tlsCertFile, tlsKeyFile   string
 	cgroupRoot                string
@@ -268,13 +271,8 @@ type kubeletConfig struct {
 	serverTLSBootstrap bool
 }
 
-// yaml: the cgroup v1 and swap settings are required on these machines; image garbage collection
-// is off because images cannot be pulled again once deleted (there is no registry).
+// yaml is the whole configuration: the settings of the cluster, then the machine's.
 func (k kubeletConfig) yaml() string {
-	serving := ""
-	if k.tlsCertFile != "" {
-		serving = fmt.Sprintf("tlsCertFile: %q\ntlsPrivateKeyFile: %q\n", k.tlsCertFile, k.tlsKeyFile)
-	}
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -282,24 +280,45 @@ authentication:
   webhook: {enabled: true}
   x509: {clientCAFile: %q}
 authorization: {mode: Webhook}
-%scgroupDriver: cgroupfs
+rotateCertificates: %t
+serverTLSBootstrap: %t
+clusterDNS: [%q]
+clusterDomain: %q
+healthzBindAddress: 127.0.0.1
+`, k.clientCAFile, k.rotateCertificates, k.serverTLSBootstrap, k.clusterDNS, k.clusterDomain) + k.machineSettings()
+}
+
+// machineYAML is a drop-in of the machine's settings alone, over a configuration kubeadm wrote
+// with the paths of a kubeadm machine.
+func (k kubeletConfig) machineYAML() string {
+	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+authentication:
+  x509: {clientCAFile: %q}
+staticPodPath: %q
+`, k.clientCAFile, k.staticPodPath) + k.machineSettings()
+}
+
+// machineSettings: the cgroup v1 and swap settings are required on these machines; image garbage
+// collection is off because images cannot be pulled again once deleted (there is no registry).
+func (k kubeletConfig) machineSettings() string {
+	serving := ""
+	if k.tlsCertFile != "" {
+		serving = fmt.Sprintf("tlsCertFile: %q\ntlsPrivateKeyFile: %q\n", k.tlsCertFile, k.tlsKeyFile)
+	}
+	return fmt.Sprintf(`%scgroupDriver: cgroupfs
 cgroupRoot: %q
 failCgroupV1: false
 failSwapOn: false
 oomScoreAdj: 0
-rotateCertificates: %t
-serverTLSBootstrap: %t
 containerRuntimeEndpoint: unix://%s
-clusterDNS: [%q]
-clusterDomain: %q
 resolvConf: %q
 podLogsDir: %q
 readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%%", "imagefs.available": "1%%", "nodefs.inodesFree": "1%%"}
-`, k.clientCAFile, serving, k.cgroupRoot, k.rotateCertificates, k.serverTLSBootstrap, k.containerdSocket, k.clusterDNS, k.clusterDomain, k.resolvConf, k.podLogsDir)
+`, serving, k.cgroupRoot, k.containerdSocket, k.resolvConf, k.podLogsDir)
 }
 
 // kubeProxyConfig: conntrack limits are per host and cannot be set from a network namespace, so

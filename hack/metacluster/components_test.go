@@ -40,3 +40,30 @@ func TestBridgeConflist(t *testing.T) {
 		})
 	}
 }
+
+func TestKubeadmKubeletArgs(t *testing.T) {
+	args, err := kubeadmKubeletArgs("# written by kubeadm\nKUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///run/c.sock --pod-infra-container-image=registry.k8s.io/pause:3.10\"\n")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"--container-runtime-endpoint=unix:///run/c.sock", "--pod-infra-container-image=registry.k8s.io/pause:3.10"}, args)
+
+	_, err = kubeadmKubeletArgs("OTHER=1\n")
+	assert.ErrorContains(t, err, "no KUBELET_KUBEADM_ARGS")
+	_, err = kubeadmKubeletArgs("KUBELET_KUBEADM_ARGS=\"--unterminated\n")
+	assert.ErrorContains(t, err, "KUBELET_KUBEADM_ARGS=")
+}
+
+// A drop-in over kubeadm's configuration carries the machine's settings and paths, never the
+// cluster's: those come from the tenant's kubelet-config ConfigMap.
+func TestKubeletMachineDropIn(t *testing.T) {
+	k := kubeletConfig{clientCAFile: "/n/etc-kubernetes/pki/ca.crt", staticPodPath: "/n/etc-kubernetes/manifests", cgroupRoot: "/taowa-meta-node-x",
+		containerdSocket: "/n/containerd.sock", clusterDNS: "10.32.0.10", clusterDomain: "cluster.local", serverTLSBootstrap: true}
+	dropIn := k.machineYAML()
+	for _, want := range []string{`clientCAFile: "/n/etc-kubernetes/pki/ca.crt"`, `staticPodPath: "/n/etc-kubernetes/manifests"`, "cgroupDriver: cgroupfs", "containerRuntimeEndpoint: unix:///n/containerd.sock"} {
+		assert.Contains(t, dropIn, want)
+	}
+	for _, cluster := range []string{"clusterDNS", "clusterDomain", "serverTLSBootstrap", "rotateCertificates", "webhook"} {
+		assert.NotContains(t, dropIn, cluster)
+	}
+	assert.Contains(t, k.yaml(), `clusterDNS: ["10.32.0.10"]`)
+	assert.Contains(t, k.yaml(), "serverTLSBootstrap: true")
+}

@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +53,10 @@ type Node struct {
 	// ClusterDNS and ClusterDomain are the tenant's DNS Service address and domain, for Pods.
 	ClusterDNS    netip.Addr
 	ClusterDomain string
+	// Kubeadm joins with the real `kubeadm join` of the kubelet's version (hack/build-k8s.sh
+	// VERSION kubeadm), which takes the kubelet's configuration from the tenant, instead of node
+	// add's own discovery and bootstrap kubeconfig.
+	Kubeadm bool
 }
 
 // nodeRecord is what AddNode leaves in nodes/NAME/node.json: what DeleteNode must undo outside the
@@ -118,12 +124,21 @@ func AddNode(ctx context.Context, c Config, n Node, out io.Writer) (err error) {
 	if err := plugNode(n.Name, n.VPC, netip.PrefixFrom(rec.Address, subnet.Bits()), gateway); err != nil {
 		return err
 	}
-	step("discovery of the tenant's CA at " + n.Server)
-	caPEM, err := join.Discover(ctx, n.Server, token, n.CACertHashes, dialIn(nodeNetns(n.Name)))
-	if err != nil {
-		return err
+	if n.Kubeadm {
+		if !fileExists(nc.K8sBin("kubeadm")) {
+			return fmt.Errorf("no kubeadm %s in %s: hack/build-k8s.sh v%s kubeadm builds it", n.KubernetesVersion, nc.K8sBin("kubeadm"), n.KubernetesVersion)
+		}
+	} else {
+		step("discovery of the tenant's CA at " + n.Server)
+		caPEM, err := join.Discover(ctx, n.Server, token, n.CACertHashes, dialIn(nodeNetns(n.Name)))
+		if err != nil {
+			return err
+		}
+		if err := nc.writeBootstrapFiles(n, token, caPEM); err != nil {
+			return err
+		}
 	}
-	if err := nc.writeNodeFiles(n, gateway, token, caPEM); err != nil {
+	if err := nc.writeNodeFiles(n, gateway); err != nil {
 		return err
 	}
 	if err := createCgroupRoot(nodeCgroupRoot(n.Name)); err != nil {
@@ -145,9 +160,16 @@ func AddNode(ctx context.Context, c Config, n Node, out io.Writer) (err error) {
 	if err := nc.BuildAndImport(images...); err != nil {
 		return err
 	}
-	step("kubelet " + n.KubernetesVersion + ": TLS bootstrap with the token")
-	if _, err := nc.start(nc.nodeKubelet(n, rec)); err != nil {
-		return err
+	if n.Kubeadm {
+		step("kubeadm join " + n.Server + ", then kubelet " + n.KubernetesVersion + " as kubeadm configured it")
+		if err := nc.kubeadmJoin(ctx, n, rec); err != nil {
+			return err
+		}
+	} else {
+		step("kubelet " + n.KubernetesVersion + ": TLS bootstrap with the token")
+		if _, err := nc.start(nc.nodeKubelet(n, rec)); err != nil {
+			return err
+		}
 	}
 	var client *kubernetes.Clientset
 	var node *corev1.Node
@@ -348,59 +370,201 @@ func dialIn(path string) func(ctx context.Context, network, addr string) (net.Co
 	}
 }
 
-// writeNodeFiles writes the node's containerd, kubelet and CNI plugin files; the CNI network
-// configuration follows once the node has a Pod range.
-func (nc Config) writeNodeFiles(n Node, gateway netip.Addr, token join.Token, caPEM []byte) error {
+// The node's files follow kubeadm's layout, so that a node joined by node add and one joined by
+// `kubeadm join` differ only in who wrote them: etc-kubernetes is the node's /etc/kubernetes
+// (bootstrap-kubelet.conf, kubelet.conf, pki/ca.crt), kubelet its /var/lib/kubelet (config.yaml,
+// the kubelet's certificates and Pods).
+func (nc Config) etcKubernetes(elem ...string) string {
+	return nc.path(append([]string{"etc-kubernetes"}, elem...)...)
+}
+
+// writeBootstrapFiles writes what `kubeadm join` would: the CA, the bootstrap kubeconfig and the
+// kubelet's configuration (here node add's own, with the settings kubeadm takes from the tenant).
+func (nc Config) writeBootstrapFiles(n Node, token join.Token, caPEM []byte) error {
 	bootstrap, err := join.BootstrapKubeconfig(n.Server, caPEM, token)
 	if err != nil {
 		return err
 	}
-	kubelet := kubeletConfig{
-		clientCAFile: nc.path("kubelet", "ca.crt"), cgroupRoot: nodeCgroupRoot(n.Name),
-		containerdSocket: nc.ContainerdSocket(), clusterDNS: n.ClusterDNS.String(), clusterDomain: n.ClusterDomain,
-		podLogsDir: nc.path("pod-logs"), rotateCertificates: true, resolvConf: nc.path("resolv.conf"),
-		// The tenant approves serving certificates that name the node's own addresses, and its
-		// apiserver verifies them.
-		serverTLSBootstrap: true,
-	}
+	kubelet := nc.nodeKubeletConfig(n)
+	kubelet.clusterDNS, kubelet.clusterDomain = n.ClusterDNS.String(), n.ClusterDomain
+	kubelet.rotateCertificates = true
+	// The tenant approves serving certificates that name the node's own addresses, and its
+	// apiserver verifies them.
+	kubelet.serverTLSBootstrap = true
 	files := map[string][]byte{
-		nc.path("containerd", "config.toml"):       []byte(nc.containerdConfig()),
-		nc.path("kubelet", "ca.crt"):               caPEM,
-		nc.path("kubelet", "bootstrap-kubeconfig"): bootstrap,
+		nc.etcKubernetes("pki", "ca.crt"):          caPEM,
+		nc.etcKubernetes("bootstrap-kubelet.conf"): bootstrap,
 		nc.path("kubelet", "config.yaml"):          []byte(kubelet.yaml()),
-		// The VPC's resolver, at its gateway as in a cloud VPC: CoreDNS forwards other names there.
-		nc.path("resolv.conf"): []byte("nameserver " + gateway.String() + "\n"),
 	}
 	for path, data := range files {
 		if err := writeFile(path, data); err != nil {
 			return err
 		}
 	}
-	// containerd watches the configuration directory, which stays empty until the node has a Pod
-	// range: until then the kubelet reports the network not ready.
-	if err := os.MkdirAll(nc.path("cni", "net.d"), 0o755); err != nil {
-		return err
+	return nil
+}
+
+// nodeKubeletConfig is the kubelet configuration this machine needs, whoever joins it.
+func (nc Config) nodeKubeletConfig(n Node) kubeletConfig {
+	return kubeletConfig{
+		clientCAFile: nc.etcKubernetes("pki", "ca.crt"), staticPodPath: nc.etcKubernetes("manifests"),
+		cgroupRoot: nodeCgroupRoot(n.Name), containerdSocket: nc.ContainerdSocket(),
+		podLogsDir: nc.path("pod-logs"), resolvConf: nc.path("resolv.conf"),
+	}
+}
+
+// writeNodeFiles writes the node's containerd and CNI plugin files; the CNI network configuration
+// follows once the node has a Pod range. A node joined by kubeadm gets this machine's kubelet
+// settings as a drop-in over the configuration kubeadm takes from the tenant, as a machine image
+// would ship them.
+func (nc Config) writeNodeFiles(n Node, gateway netip.Addr) error {
+	files := map[string][]byte{
+		nc.path("containerd", "config.toml"): []byte(nc.containerdConfig()),
+		// The VPC's resolver, at its gateway as in a cloud VPC: CoreDNS forwards other names there.
+		nc.path("resolv.conf"): []byte("nameserver " + gateway.String() + "\n"),
+	}
+	if n.Kubeadm {
+		files[nc.path("kubelet", "conf.d", "50-taowa-node.conf")] = []byte(nc.nodeKubeletConfig(n).machineYAML())
+	}
+	for path, data := range files {
+		if err := writeFile(path, data); err != nil {
+			return err
+		}
+	}
+	// containerd watches the CNI configuration directory, which stays empty until the node has a
+	// Pod range: until then the kubelet reports the network not ready. The kubelet reads its
+	// drop-in directory, empty or not.
+	for _, dir := range []string{nc.path("cni", "net.d"), nc.path("kubelet", "conf.d")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
 	}
 	return nc.linkCNIPlugins()
 }
 
-func (nc Config) nodeKubelet(n Node, rec nodeRecord) daemon {
-	return daemon{name: "kubelet", bin: nc.K8sBin("kubelet"), netns: nodeNetns(n.Name), args: []string{
+// nodeKubelet is the kubelet as kubeadm's systemd drop-in starts it; extra are the flags kubeadm
+// wrote to kubeadm-flags.env, if it joined the node.
+func (nc Config) nodeKubelet(n Node, rec nodeRecord, extra ...string) daemon {
+	args := []string{
+		"--bootstrap-kubeconfig=" + nc.etcKubernetes("bootstrap-kubelet.conf"),
+		"--kubeconfig=" + nc.etcKubernetes("kubelet.conf"),
 		"--config=" + nc.path("kubelet", "config.yaml"),
-		"--bootstrap-kubeconfig=" + nc.path("kubelet", "bootstrap-kubeconfig"),
-		"--kubeconfig=" + nc.path("kubelet", "kubeconfig"),
-		"--cert-dir=" + nc.path("kubelet", "pki"),
+		"--config-dir=" + nc.path("kubelet", "conf.d"),
 		"--root-dir=" + nc.path("kubelet"),
+		"--cert-dir=" + nc.path("kubelet", "pki"),
 		"--hostname-override=" + n.Name,
 		"--node-ip=" + rec.Address.String(),
 		"--v=1",
-	}}
+	}
+	return daemon{name: "kubelet", bin: nc.K8sBin("kubelet"), netns: nodeNetns(n.Name), args: append(args, extra...)}
+}
+
+// kubeadmJoin runs `kubeadm join` in the node's network namespace, in a mount namespace of its own
+// where /etc/kubernetes and /var/lib/kubelet are the node's directories, and starts the kubelet
+// once kubeadm has written its configuration, as systemd would on a machine; kubeadm then waits
+// for the kubelet's TLS bootstrap.
+func (nc Config) kubeadmJoin(ctx context.Context, n Node, rec nodeRecord) error {
+	kubeletDir := nc.path("kubelet")
+	for _, dir := range []string{nc.etcKubernetes(), kubeletDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	args := []string{"join", n.Server, "--token", n.Token, "--node-name", n.Name,
+		"--cri-socket", "unix://" + nc.ContainerdSocket(),
+		// Its checks look for a systemd-run machine with the default paths this one is not.
+		"--ignore-preflight-errors", "all"}
+	for _, h := range n.CACertHashes {
+		args = append(args, "--discovery-token-ca-cert-hash", h)
+	}
+	// The namespace's own /tmp holds the node's directories, bound before overlays of /etc and
+	// /var/lib (where the node's directories are) make the mount points; nothing of this outlives
+	// the namespace.
+	script := `set -e
+mount -t tmpfs tmpfs /tmp
+mkdir -p /tmp/etc-kubernetes /tmp/kubelet /tmp/etc/upper /tmp/etc/work /tmp/var-lib/upper /tmp/var-lib/work
+mount --bind "$1" /tmp/etc-kubernetes
+mount --bind "$2" /tmp/kubelet
+shift 2
+mount -t overlay overlay -o lowerdir=/etc,upperdir=/tmp/etc/upper,workdir=/tmp/etc/work /etc
+mount -t overlay overlay -o lowerdir=/var/lib,upperdir=/tmp/var-lib/upper,workdir=/tmp/var-lib/work /var/lib
+mkdir -p /etc/kubernetes /var/lib/kubelet
+mount --bind /tmp/etc-kubernetes /etc/kubernetes
+mount --bind /tmp/kubelet /var/lib/kubelet
+cd /
+exec "$@"`
+	log, err := os.Create(nc.logFile("kubeadm"))
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + nodeNetns(n.Name), "--",
+		"unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "kubeadm-join",
+		nc.etcKubernetes(), kubeletDir, nc.K8sBin("kubeadm")}, args...)...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start kubeadm join: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	failed := func(err error) error {
+		return fmt.Errorf("kubeadm join: %w; last lines of %s:\n%s", err, nc.logFile("kubeadm"), nc.logTail("kubeadm", 20))
+	}
+
+	// kubeadm writes the kubelet's configuration and flags, then waits for the kubelet.
+	flagsFile := filepath.Join(kubeletDir, "kubeadm-flags.env")
+	var kubeadmFlags []string
+	err = waitFor(ctx, 2*time.Minute, func(context.Context) error {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("%w: %v", errExited, err)
+		default:
+		}
+		data, err := os.ReadFile(flagsFile)
+		if err != nil {
+			return err
+		}
+		kubeadmFlags, err = kubeadmKubeletArgs(string(data))
+		return err
+	})
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return failed(err)
+	}
+	if _, err := nc.start(nc.nodeKubelet(n, rec, kubeadmFlags...)); err != nil {
+		_ = cmd.Process.Kill()
+		return err
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			return failed(err)
+		}
+		return nil
+	case <-ctx.Done():
+		return failed(ctx.Err())
+	}
+}
+
+// kubeadmKubeletArgs returns the flags of KUBELET_KUBEADM_ARGS in kubeadm-flags.env, as systemd
+// splits them.
+func kubeadmKubeletArgs(env string) ([]string, error) {
+	for line := range strings.Lines(env) {
+		if value, ok := strings.CutPrefix(strings.TrimSpace(line), "KUBELET_KUBEADM_ARGS="); ok {
+			unquoted, err := strconv.Unquote(value)
+			if err != nil {
+				return nil, fmt.Errorf("kubeadm-flags.env: KUBELET_KUBEADM_ARGS=%s: %w", value, err)
+			}
+			return strings.Fields(unquoted), nil
+		}
+	}
+	return nil, errors.New("kubeadm-flags.env has no KUBELET_KUBEADM_ARGS")
 }
 
 // nodeClient is a client of the tenant with the node's own identity (the certificate the kubelet
 // got by TLS bootstrap), dialling from the node's namespace.
 func (nc Config) nodeClient(name string) (*kubernetes.Clientset, error) {
-	path := nc.path("kubelet", "kubeconfig")
+	path := nc.etcKubernetes("kubelet.conf")
 	if !fileExists(path) {
 		return nil, fmt.Errorf("the kubelet has no client certificate yet (%s)", path)
 	}

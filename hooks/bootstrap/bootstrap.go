@@ -6,6 +6,7 @@ package bootstrap
 import (
 	"context"
 	"fmt"
+	"net/netip"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,6 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/taowa/taowa/versions"
 )
 
 const fieldManager = "taowa-hook"
@@ -37,14 +40,33 @@ const (
 	clusterAdminsGroup = "kubeadm:cluster-admins"
 )
 
-// Apply writes the objects. server is the apiserver URL that joining nodes use, caPEM its CA.
-func Apply(ctx context.Context, client kubernetes.Interface, server string, caPEM []byte) error {
-	info, err := clusterInfo(server, caPEM)
+// Cluster is what joining nodes learn of the tenant.
+type Cluster struct {
+	// Server is the apiserver URL that joining nodes use, CAPEM its CA.
+	Server string
+	CAPEM  []byte
+	// The rest goes into the kubeadm-config and kubelet-config ConfigMaps that `kubeadm join`
+	// reads; see joinConfigMaps.
+	KubernetesVersion versions.Version
+	PodCIDR           netip.Prefix
+	ServiceCIDR       netip.Prefix
+	ClusterDomain     string
+	// ServerTLSBootstrap: kubelets ask the tenant for their serving certificates, because the
+	// apiserver verifies them.
+	ServerTLSBootstrap bool
+}
+
+// Apply writes the objects.
+func Apply(ctx context.Context, client kubernetes.Interface, c Cluster) error {
+	info, err := clusterInfo(c.Server, c.CAPEM)
 	if err != nil {
 		return err
 	}
 	opts := metav1.ApplyOptions{FieldManager: fieldManager, Force: true}
 	core, rbac := client.CoreV1(), client.RbacV1()
+	if err := applyJoinConfig(ctx, client, c, opts); err != nil {
+		return err
+	}
 
 	// cluster-info: the unauthenticated discovery document of `kubeadm join`; the controller
 	// manager's bootstrapsigner adds a JWS signature per bootstrap token.

@@ -79,15 +79,22 @@ func TestTenantNodesOverENI(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, info.Data["kubeconfig"], "server: https://"+server, "kubeadm join bootstraps at the server cluster-info names")
 
-	nodes := []string{"worker-1", "worker-2"}
+	// worker-1 joins as node add does it, worker-2 with the real `kubeadm join`; everything below
+	// holds for both.
+	const kubeadmNode = "worker-2"
+	nodes := []string{"worker-1", kubeadmNode}
 	var wg sync.WaitGroup
 	for _, name := range nodes {
 		t.Cleanup(func() { assert.NoError(t, metaclusterCmd(context.Background(), "node", "delete", name).Run()) })
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := metaclusterCmd(ctx, "node", "add", name, "--vpc", "nodes", "--server", params.Servers[0],
-				"--token", params.Token, "--discovery-token-ca-cert-hash", params.CACertHashes[0])
+			args := []string{"node", "add", name, "--vpc", "nodes", "--server", params.Servers[0],
+				"--token", params.Token, "--discovery-token-ca-cert-hash", params.CACertHashes[0]}
+			if name == kubeadmNode {
+				args = append(args, "--kubeadm")
+			}
+			cmd := metaclusterCmd(ctx, args...)
 			cmd.Stdout, cmd.Stderr = nil, nil
 			out, err := cmd.CombinedOutput()
 			assert.NoError(t, err, "node add %s: %s", name, out)
@@ -156,7 +163,7 @@ func TestTenantNodesOverENI(t *testing.T) {
 	// exec (apiserver to kubelet over eth1), and from Pod a to Pod b on the other node (the VPC
 	// routes b's node's Pod range to that node).
 	out, err := tenantKubectl("exec", a.Name, "--", "timeout", "5", "wget", "-qO-", fmt.Sprintf("http://%s:8080/", b.Status.PodIP))
-	require.NoError(t, err, out)
+	require.NoError(t, err, "%s\n%s", out, pathDiagnostics("nodes", nodes))
 	assert.Equal(t, b.Name, strings.TrimSpace(out), "Pod %s on %s reaches Pod %s on %s", a.Name, a.Spec.NodeName, b.Name, b.Spec.NodeName)
 
 	// The apiserver reaches a Pod on a node: its proxy dials the Pod's address over eth1.
@@ -583,4 +590,27 @@ func portForwardGet(ctx context.Context, t *testing.T, kubeconfig, pod string) s
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return strings.TrimSpace(string(body))
+}
+
+// pathDiagnostics shows the routes, neighbours and packet filters on the way between the nodes
+// of vpc, for a failure's message.
+func pathDiagnostics(vpc string, nodes []string) string {
+	var b strings.Builder
+	show := func(ns string, args ...string) {
+		out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
+		fmt.Fprintf(&b, "--- %s: %s (err %v)\n%s", ns, strings.Join(args, " "), err, out)
+	}
+	vpcNS := metacluster.VPCNetnsPrefix + vpc
+	show(vpcNS, "ip", "route")
+	show(vpcNS, "ip", "neigh")
+	show(vpcNS, "ip", "-s", "link")
+	for _, n := range nodes {
+		ns := metacluster.NodeNetnsPrefix + n
+		show(ns, "ip", "route")
+		show(ns, "ip", "neigh")
+		show(ns, "ip", "-br", "addr")
+		show(ns, "iptables-save", "-c")
+		show(ns, "sh", "-c", "cat /proc/net/nf_conntrack 2>/dev/null | head -50")
+	}
+	return b.String()
 }

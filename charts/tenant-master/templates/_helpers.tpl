@@ -259,6 +259,7 @@ Arguments: root, component.
 - --pod-cidr={{ .Values.podCIDR }}
 - --service-cidr={{ .Values.serviceCIDR }}
 - --cluster-domain={{ .Values.clusterDomain }}
+- --kubelet-server-tls-bootstrap={{ .Values.apiserver.verifyKubelets }}
 {{- if .Values.network.eni.enabled }}
 # Nodes bootstrap at the apiservers' ENI addresses: the meta cluster's Service is out of their reach.
 - --cluster-info-advertised

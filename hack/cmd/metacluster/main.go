@@ -167,6 +167,8 @@ func node(ctx context.Context, cfg metacluster.Config, args []string) error {
 	})
 	fs.TextVar(&n.ClusterDNS, "cluster-dns", netip.MustParseAddr("10.32.0.10"), "the tenant's DNS Service address")
 	fs.StringVar(&n.ClusterDomain, "cluster-domain", "cluster.local", "the tenant's DNS domain")
+	fs.BoolVar(&n.Kubeadm, "kubeadm", false, "join with `kubeadm join` of the kubelet's version (hack/build-k8s.sh VERSION kubeadm), "+
+		"which takes the kubelet's configuration, --cluster-dns and --cluster-domain included, from the tenant")
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}

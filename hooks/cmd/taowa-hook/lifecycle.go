@@ -92,6 +92,8 @@ func runReady(ctx context.Context, args []string) error {
 	server := fs.String("cluster-info-server", "", "apiserver URL published to joining nodes in kube-public/cluster-info")
 	advertised := fs.Bool("cluster-info-advertised", false, "publish the first address the apiservers advertise instead (with an ENI: "+
 		"in the tenant's VPC, where `kubeadm join` does its TLS bootstrap)")
+	serverTLSBootstrap := fs.Bool("kubelet-server-tls-bootstrap", false, "kubelets configured by `kubeadm join` ask the tenant for their "+
+		"serving certificates (the apiserver verifies kubelets)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for /readyz")
 	instance := fs.String("instance", "", "the release name (label app.kubernetes.io/instance), with --snapshot-volume-size")
 	var volume volumeFlags
@@ -128,10 +130,14 @@ func runReady(ctx context.Context, args []string) error {
 		}
 		*server = "https://" + servers[0]
 	}
-	if err := bootstrap.Apply(ctx, client, *server, admin.CAData); err != nil {
+	if err := bootstrap.Apply(ctx, client, bootstrap.Cluster{
+		Server: *server, CAPEM: admin.CAData, KubernetesVersion: version,
+		PodCIDR: addonsF.config.PodCIDR, ServiceCIDR: addonsF.config.ServiceCIDR, ClusterDomain: addonsF.config.ClusterDomain,
+		ServerTLSBootstrap: *serverTLSBootstrap,
+	}); err != nil {
 		return err
 	}
-	fmt.Println("bootstrapped: cluster-info, node bootstrap RBAC, cluster-admins, helm test identity")
+	fmt.Println("bootstrapped: cluster-info, kubeadm join configuration, node bootstrap RBAC, cluster-admins, helm test identity")
 	if err := addonsF.apply(ctx, admin, client, version); err != nil {
 		return err
 	}
