@@ -16,8 +16,11 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
 	"github.com/taowa/taowa/cni-eni/inventory"
@@ -39,6 +42,32 @@ func TestTenantAPIServerOnENI(t *testing.T) {
 	createVPC(ctx, t, vpc...)
 	installENIAgent(ctx, t, h, ns)
 	waitENIsAdvertised(ctx, t, "subnet-t1", 2)
+	bindVPC(ctx, t, ns, "vpc-t1")
+
+	// Only a namespace bound to the VPC may take its ENIs: a Pod or a workload asking for one in
+	// another namespace, unbound or bound to another VPC, is refused with a message that says so.
+	other := testNamespace(ctx, t, "e2e-eni-other")
+	wantRefused := "namespace " + other + " is not bound to VPC vpc-t1"
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "intruder", Annotations: map[string]string{"eni.taowa.io/vpc-id": "vpc-t1"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: metacluster.BusyboxImage}}},
+	}
+	waitUntil(ctx, t, "the agent's admission policy refuses ENIs of vpc-t1 to "+other, func(ctx context.Context) (bool, error) {
+		_, err := env.client.CoreV1().Pods(other).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return apierrors.IsForbidden(err) || apierrors.IsInvalid(err), err
+	})
+	_, err := env.client.CoreV1().Pods(other).Create(ctx, pod, metav1.CreateOptions{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), wantRefused)
+	bindVPC(ctx, t, other, "vpc-elsewhere")
+	replicas := int32(1)
+	_, err = env.client.AppsV1().Deployments(other).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "intruder"},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "intruder"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "intruder"}, Annotations: pod.Annotations}, Spec: pod.Spec}},
+	}, metav1.CreateOptions{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), wantRefused, "a namespace bound to another VPC is refused too")
 
 	tn := tenant{release: "tenant-e", namespace: ns, version: "1.37.2", helm: h}
 	h.run(ctx, t, "install", tn.release, filepath.Join(root, "charts", "tenant-master"), "-n", ns, "--wait", "--timeout", "5m",
@@ -79,6 +108,14 @@ func TestTenantAPIServerOnENI(t *testing.T) {
 		_, found := node.Status.Capacity["eni.taowa.io/subnet-t1"]
 		return !found, nil
 	})
+}
+
+// bindVPC lets namespace take the ENIs of vpcID, as a cluster administrator does.
+func bindVPC(ctx context.Context, t *testing.T, namespace, vpcID string) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"metadata":{"labels":{"vpc.eni.taowa.io/%s":"true"}}}`, vpcID)
+	_, err := env.client.CoreV1().Namespaces().Patch(ctx, namespace, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	require.NoError(t, err)
 }
 
 // createVPC creates a simulated tenant VPC (`vpc create` args) and deletes it when the test ends.

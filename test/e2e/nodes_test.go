@@ -61,6 +61,7 @@ func TestTenantNodesOverENI(t *testing.T) {
 		"--host-address", vpcHostAddress, "--secondary-cidr", podCIDR)
 	installENIAgent(ctx, t, h, ns)
 	waitENIsAdvertised(ctx, t, "subnet-nodes", 1)
+	bindVPC(ctx, t, ns, "vpc-nodes")
 
 	tn := tenant{release: "tenant-n", namespace: ns, version: "1.37.2", helm: h}
 	h.run(ctx, t, "install", tn.release, filepath.Join(root, "charts", "tenant-master"), "-n", ns, "--wait", "--timeout", "5m",
@@ -252,6 +253,7 @@ func TestTenantNodesOverENI(t *testing.T) {
 		other := tenant{release: "tenant-o", namespace: ns, version: "1.37.2", helm: h}
 		createVPC(ctx, t, "nodes2", "--enis", "1", "--vpc-id", "vpc-nodes2", "--subnet-id", "subnet-nodes2", "--subnet", "10.240.1.0/24",
 			"--host-address", vpcHostAddress, "--secondary-cidr", podCIDR)
+		bindVPC(ctx, t, ns, "vpc-nodes2")
 		h.run(ctx, t, "install", other.release, filepath.Join(root, "charts", "tenant-master"), "-n", ns, "--wait", "--timeout", "5m",
 			"--post-renderer", filepath.Join(root, "bin", "taowa-postrender"),
 			"--set", "network.eni.enabled=true", "--set", "network.eni.vpcID=vpc-nodes2", "--set", "network.eni.subnetID=subnet-nodes2")
