@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -19,11 +20,11 @@ func clusterObject(t *testing.T, c *tenantstest.Cluster, name string) *v1alpha1.
 	if err != nil {
 		t.Fatal(err)
 	}
-	cluster, err := asCluster(u)
-	if err != nil {
+	var cluster v1alpha1.Cluster
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &cluster); err != nil {
 		t.Fatal(err)
 	}
-	return cluster
+	return &cluster
 }
 
 // A tenant master that a Cluster owns is changed through the Cluster, never behind the
@@ -58,11 +59,32 @@ func TestClusterOwnedTenantGoesThroughTheObject(t *testing.T) {
 	if _, _, err := taowa(t, c, "upgrade", "tc", "-n", "tenants", "--to", "1.38.0", "--wait=false"); err == nil || !strings.Contains(err.Error(), "1.38") {
 		t.Errorf("upgrade to an unsupported version: got %v, want it refused before the spec changes", err)
 	}
-	mustTaowa(t, c, "upgrade", "tc", "-n", "tenants", "--to", "1.37.2", "--wait=false")
+	if _, _, err := taowa(t, c, "upgrade", "tc", "-n", "tenants", "--to", "1.37.2", "--set", "apiserver.replicas=2", "--wait=false"); err == nil ||
+		!strings.Contains(err.Error(), "change its spec instead") {
+		t.Errorf("upgrade --set of a Cluster-owned tenant: got %v, want a refusal", err)
+	}
+	stdout, _ := mustTaowa(t, c, "upgrade", "tc", "-n", "tenants", "--to", "1.37.2", "--wait=false")
 	if got := clusterObject(t, c, "tc").Spec.KubernetesVersion; got != "1.37.2" {
 		t.Errorf("after upgrade the Cluster asks for %q, want 1.37.2", got)
 	}
-	stdout, _ := mustTaowa(t, c, "history", "tc", "-n", "tenants", "-o", "json")
+	if !strings.Contains(stdout, "Cluster tenants/tc asks for Kubernetes 1.37.2; the operator walks it from 1.36.3") {
+		t.Errorf("upgrade --wait=false printed %q", stdout)
+	}
+	// The fleet goes through the Cluster too (with no operator here, without waiting).
+	mustTaowa(t, c, "create", "plain", "-n", "tenants", "--version", "1.36.3")
+	stdout, _ = mustTaowa(t, c, "upgrade", "--all", "-n", "tenants", "--to", "1.37.2", "--wait=false", "-o", "json")
+	var summary struct {
+		Results []struct {
+			Release struct{ Name string } `json:"release"`
+			Cluster bool                  `json:"cluster"`
+			Outcome string                `json:"outcome"`
+		} `json:"results"`
+	}
+	decodeJSON(t, stdout, &summary)
+	if got := fmt.Sprint(summary.Results); got != "[{{plain} false upgraded} {{tc} true requested}]" {
+		t.Errorf("upgrade --all: %s, want plain upgraded and tc requested through its Cluster", got)
+	}
+	stdout, _ = mustTaowa(t, c, "history", "tc", "-n", "tenants", "-o", "json")
 	if strings.Count(stdout, `"revision"`) != 1 {
 		t.Errorf("upgrade of a Cluster-owned tenant changed the release itself:\n%s", stdout)
 	}

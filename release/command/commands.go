@@ -44,7 +44,11 @@ func newCreate(g *globals) *cobra.Command {
 				if k == (versions.Version{}) {
 					k = versions.Default()
 				}
-				return createCluster(cmd.Context(), g, args[0], k, rollout)
+				m, err := g.manager()
+				if err != nil {
+					return err
+				}
+				return createCluster(cmd.Context(), g, m, args[0], k, rollout)
 			}
 			// No getters: values come from files and flags, never from URLs.
 			vals, err := valueOpts.MergeValues(nil)
@@ -113,20 +117,7 @@ func newUpgrade(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("values: %w", err)
 			}
-			owner, objects, err := g.ownerCluster(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if owner != nil {
-				if len(vals) > 0 {
-					return fmt.Errorf("Cluster %s/%s owns this tenant master: change its spec instead of --set", owner.Namespace, owner.Name)
-				}
-				res, err := upgradeCluster(cmd.Context(), g, objects, owner, target, rollout)
-				if err != nil {
-					return err
-				}
-				return writeUpgrade(g, res)
-			}
+			// A Cluster-owned release is upgraded through its Cluster (tenants.Manager.Upgrade).
 			res, err := m.Upgrade(cmd.Context(), args[0], tenants.UpgradeOptions{Namespace: g.releaseNamespace(), To: target, Values: vals, Rollout: rollout})
 			if err != nil {
 				return err
@@ -160,12 +151,13 @@ func upgradeFleet(g *globals, cmd *cobra.Command, m *tenants.Manager, to version
 	}
 	summary := m.UpgradeFleet(cmd.Context(), refs, to, opts)
 	if err := write(g.stdout, g.output, summary, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "NAMESPACE\tNAME\tCANARY\tOUTCOME\tFROM\tSTEPS\tSECONDS\tERROR")
+		fmt.Fprintln(tw, "NAMESPACE\tNAME\tCANARY\tCLUSTER\tOUTCOME\tFROM\tSTEPS\tSECONDS\tERROR")
 		for _, r := range summary.Results {
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%d\t%.0f\t%s\n", r.Release.Namespace, r.Release.Name, r.Canary, r.Outcome, dash(r.From), r.Steps, r.Seconds, r.Error)
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%s\t%s\t%d\t%.0f\t%s\n", r.Release.Namespace, r.Release.Name, r.Canary, r.Cluster, r.Outcome, dash(r.From), r.Steps, r.Seconds, r.Error)
 		}
-		fmt.Fprintf(tw, "to %s: %d upgraded, %d already at version, %d failed, %d skipped in %.0fs\n", summary.To,
-			summary.Count(tenants.Upgraded), summary.Count(tenants.AlreadyAtVersion), summary.Count(tenants.Failed), summary.Count(tenants.Skipped), summary.Seconds)
+		fmt.Fprintf(tw, "to %s: %d upgraded, %d already at version, %d requested of the operator, %d failed, %d skipped in %.0fs\n", summary.To,
+			summary.Count(tenants.Upgraded), summary.Count(tenants.AlreadyAtVersion), summary.Count(tenants.Requested),
+			summary.Count(tenants.Failed), summary.Count(tenants.Skipped), summary.Seconds)
 	}); err != nil {
 		return err
 	}
@@ -179,6 +171,10 @@ type upgradeOutput struct {
 	From      string       `json:"from"`
 	To        string       `json:"to"`
 	Steps     []stepOutput `json:"steps"`
+	// Cluster: the release's Cluster was changed and the operator made the steps; Pending: its
+	// walk was not awaited.
+	Cluster bool `json:"cluster,omitempty"`
+	Pending bool `json:"pending,omitempty"`
 }
 
 type stepOutput struct {
@@ -188,11 +184,16 @@ type stepOutput struct {
 }
 
 func writeUpgrade(g *globals, res tenants.UpgradeResult) error {
-	out := upgradeOutput{Name: res.Name, Namespace: res.Namespace, From: res.From.String(), To: res.To.String(), Steps: []stepOutput{}}
+	out := upgradeOutput{Name: res.Name, Namespace: res.Namespace, From: res.From.String(), To: res.To.String(), Steps: []stepOutput{},
+		Cluster: res.Cluster, Pending: res.Pending}
 	for _, s := range res.Steps {
 		out.Steps = append(out.Steps, stepOutput{From: s.From.String(), To: s.To.String(), Revision: s.Revision})
 	}
 	return write(g.stdout, g.output, out, func(tw *tabwriter.Writer) {
+		if out.Pending {
+			fmt.Fprintf(tw, "Cluster %s/%s asks for Kubernetes %s; the operator walks it from %s\n", out.Namespace, out.Name, out.To, out.From)
+			return
+		}
 		if len(out.Steps) == 0 {
 			fmt.Fprintf(tw, "%s already runs Kubernetes %s; nothing to do\n", out.Name, out.To)
 			return
@@ -333,14 +334,14 @@ func newRollback(g *globals) *cobra.Command {
 					return fmt.Errorf("revision %q: want a positive number", args[1])
 				}
 			}
-			if owner, _, err := g.ownerCluster(cmd.Context(), args[0]); err != nil {
-				return err
-			} else if owner != nil {
-				return fmt.Errorf("Cluster %s/%s owns this tenant master and would upgrade it again after a rollback: roll back with helm only after deleting the Cluster with deletionPolicy Retain", owner.Namespace, owner.Name)
-			}
 			m, err := g.manager()
 			if err != nil {
 				return err
+			}
+			if owner, _, err := m.OwnerCluster(cmd.Context(), g.releaseNamespace(), args[0]); err != nil {
+				return err
+			} else if owner != nil {
+				return fmt.Errorf("Cluster %s/%s owns this tenant master and would upgrade it again after a rollback: roll back with helm only after deleting the Cluster with deletionPolicy Retain", owner.Namespace, owner.Name)
 			}
 			info, err := m.Rollback(cmd.Context(), g.releaseNamespace(), args[0], revision, rollout)
 			if err != nil {
@@ -394,7 +395,7 @@ func newDelete(g *globals) *cobra.Command {
 				return err
 			}
 			namespace := g.releaseNamespace()
-			owner, objects, err := g.ownerCluster(cmd.Context(), args[0])
+			owner, objects, err := m.OwnerCluster(cmd.Context(), namespace, args[0])
 			if err != nil {
 				return err
 			}

@@ -28,14 +28,32 @@ type Controller struct {
 	Namespace string
 	Workers   int
 	// Resync brings every Cluster back to the queue this often, to refresh its status.
-	Resync  time.Duration
-	Metrics *Metrics
-	Log     *slog.Logger
+	Resync time.Duration
+	// ShutdownGrace is how long Run lets the reconciles in progress (Helm operations of minutes)
+	// finish once it is stopped, before it cancels them.
+	ShutdownGrace time.Duration
+	Metrics       *Metrics
+	Log           *slog.Logger
 }
 
-// Run reconciles Clusters until ctx ends.
-func (c *Controller) Run(ctx context.Context) error {
+// Run reconciles Clusters until stop ends (SIGTERM), then starts no new reconcile and waits for
+// those in progress for ShutdownGrace at most before it cancels them and returns an error. The
+// end of ctx (a lost lease: another operator may lead already) cancels them at once. A cancelled
+// Helm operation is failed and rolled back by Helm, or, if the process ends first, left pending
+// for the next leader to recover. Run takes over the operations left pending before it started
+// (Reconciler.Started).
+func (c *Controller) Run(ctx, stop context.Context) error {
+	c.Reconciler.Started = time.Now()
 	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.Dynamic, c.Resync, c.Namespace, nil)
+	defer factory.Shutdown() // after cancelWork, which stops the informer
+	// The reconciles' context: stop does not end it, so that a Helm operation is not cut short
+	// by the SIGTERM that stops the operator.
+	work, cancelWork := context.WithCancel(ctx)
+	defer cancelWork()
+	// Ends with stop or ctx: no new work.
+	stopping, cancelStopping := context.WithCancel(ctx)
+	defer cancelStopping()
+	defer context.AfterFunc(stop, cancelStopping)()
 	informer := factory.ForResource(v1alpha1.Resource)
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "clusters"})
@@ -61,33 +79,60 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch Clusters: %w", err)
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), informer.Informer().HasSynced) {
-		return fmt.Errorf("watch Clusters: %w", ctx.Err())
+	factory.Start(work.Done())
+	if !cache.WaitForCacheSync(stopping.Done(), informer.Informer().HasSynced) {
+		if ctx.Err() != nil {
+			return fmt.Errorf("watch Clusters: %w", context.Cause(ctx))
+		}
+		return nil // stopped before any work
 	}
 	c.Log.Info("watching Clusters", "namespace", c.Namespace, "workers", c.Workers)
 
 	var wg sync.WaitGroup
 	for range max(c.Workers, 1) {
 		wg.Go(func() {
-			for c.next(ctx, queue) {
+			for c.next(work, stop, queue) {
 			}
 		})
 	}
-	<-ctx.Done()
-	queue.ShutDown()
-	wg.Wait()
-	return nil
+	drained := make(chan struct{})
+	go func() {
+		<-stopping.Done()
+		// Wakes the idle workers; a worker between two reconciles sees stop and takes no more.
+		queue.ShutDown()
+		wg.Wait()
+		close(drained)
+	}()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("reconciles cancelled: %w", context.Cause(ctx))
+	case <-stop.Done():
+	}
+	c.Log.Info("stopping: no new reconcile; waiting for those in progress", "grace", c.ShutdownGrace)
+	grace := time.NewTimer(c.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-drained:
+		c.Log.Info("stopped: no reconcile in progress")
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("reconciles cancelled while stopping: %w", context.Cause(ctx))
+	case <-grace.C:
+		return fmt.Errorf("reconciles still in progress after the shutdown grace of %s: cancelled", c.ShutdownGrace)
+	}
 }
 
-// next reconciles the next Cluster of the queue; false when the queue is shut down.
-func (c *Controller) next(ctx context.Context, queue workqueue.TypedRateLimitingInterface[cache.ObjectName]) bool {
+// next reconciles the next Cluster of the queue with ctx; false when the queue is shut down or
+// stop has ended.
+func (c *Controller) next(ctx, stop context.Context, queue workqueue.TypedRateLimitingInterface[cache.ObjectName]) bool {
 	name, shutdown := queue.Get()
 	if shutdown {
 		return false
 	}
 	defer queue.Done(name)
+	if stop.Err() != nil {
+		return false
+	}
 	// The informer only says which Cluster to look at: the object is read from the apiserver,
 	// because the cache may not have the status the last step wrote yet, and a step started from
 	// a stale status would write it back.

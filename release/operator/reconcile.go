@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"helm.sh/helm/v3/pkg/storage/driver"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/taowa/taowa/release/api/v1alpha1"
@@ -36,7 +38,48 @@ type Reconciler struct {
 	Events   record.EventRecorder
 	// Rollout bounds and waits each Helm operation; Atomic makes a failed one roll back.
 	Rollout tenants.Rollout
+	// Started is when this process became the only operator of its Clusters (it took the leader
+	// Lease, or started as the single replica). A Helm operation left pending since before then
+	// that no reconcile of this process runs was left by an operator that stopped: Reconcile
+	// recovers it (tenants.Manager.Recover). Zero recovers none. Controller.Run sets it.
+	Started time.Time
+
+	operations operations
 }
+
+// operations counts the Helm operations this process runs, by release: a pending release that
+// one of them holds is live, whatever Started says, and is never recovered.
+type operations struct {
+	mu      sync.Mutex
+	running map[cache.ObjectName]int
+}
+
+// begin records an operation on the release of c until end is called.
+func (o *operations) begin(c *v1alpha1.Cluster) (end func()) {
+	key := cache.ObjectName{Namespace: c.Namespace, Name: c.Name}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.running == nil {
+		o.running = map[cache.ObjectName]int{}
+	}
+	o.running[key]++
+	return func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.running[key]--; o.running[key] == 0 {
+			delete(o.running, key)
+		}
+	}
+}
+
+func (o *operations) live(c *v1alpha1.Cluster) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.running[cache.ObjectName{Namespace: c.Namespace, Name: c.Name}] > 0
+}
+
+// chartTurnRetry is how soon a tenant waiting for its turn of a chart rollout is looked at again.
+const chartTurnRetry = 15 * time.Second
 
 // Result says when to look at a Cluster again.
 type Result struct {
@@ -52,9 +95,10 @@ const (
 	ReasonApplied          = "Applied"
 	ReasonInvalidSpec      = "InvalidSpec"
 	ReasonRefused          = "Refused"
-	ReasonInstallFailed    = "InstallFailed"
 	ReasonUpgradeFailed    = "UpgradeFailed"
+	ReasonRetrying         = "Retrying"
 	ReasonOperationPending = "OperationPending"
+	ReasonRecovered        = "Recovered"
 	ReasonDeleting         = "Deleting"
 	ReasonDeleteFailed     = "DeleteFailed"
 	ReasonServing          = "Serving"
@@ -80,35 +124,40 @@ func (r *Reconciler) Reconcile(ctx context.Context, c *v1alpha1.Cluster) (Result
 	return result, err
 }
 
-// apply makes one change towards the spec and records its outcome in status's conditions.
+// apply makes one change towards the spec and records its outcome in status's conditions. Only
+// what the user must change (a refused spec) or a failed upgrade ends the work on a generation;
+// any other error goes back to the controller, whose rate-limited queue retries it with back-off.
 func (r *Reconciler) apply(ctx context.Context, c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus) (Result, error) {
 	degraded := meta.FindStatusCondition(status.Conditions, v1alpha1.ConditionDegraded)
 	if degraded != nil && degraded.Status == metav1.ConditionTrue && degraded.ObservedGeneration == c.Generation &&
-		degraded.Reason != ReasonOperationPending {
-		// A failed or refused change is not retried until the spec changes: each try of a
-		// failing upgrade is an etcd snapshot, a rollout and a rollback.
+		slices.Contains([]string{ReasonInvalidSpec, ReasonRefused, ReasonUpgradeFailed}, degraded.Reason) {
+		// A refused spec is refused again, and each try of a failing upgrade is an etcd snapshot,
+		// a rollout and a rollback: neither is tried again until the spec changes.
 		return Result{}, nil
-	}
-	fail := func(reason string, err error) {
-		r.setCondition(c, status, v1alpha1.ConditionDegraded, metav1.ConditionTrue, reason, err.Error())
-		r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionFalse, reason, "no change in progress")
-		r.Events.Event(reference(c), corev1.EventTypeWarning, reason, err.Error())
 	}
 	version, err := versions.Parse(c.Spec.KubernetesVersion)
 	if err != nil {
-		fail(ReasonInvalidSpec, fmt.Errorf("spec.kubernetesVersion: %w", err))
+		r.degrade(c, status, ReasonInvalidSpec, fmt.Errorf("spec.kubernetesVersion: %w", err))
+		return Result{}, nil
+	}
+	// The version table's refusal, typed here: an install would return it like any other error.
+	if _, err := versions.ForMinor(version.MajorMinor()); err != nil {
+		r.degrade(c, status, ReasonRefused, fmt.Errorf("spec.kubernetesVersion %s: %w", version, err))
 		return Result{}, nil
 	}
 	values, err := ChartValues(c.Spec)
-	if err != nil {
-		fail(ReasonInvalidSpec, err)
-		return Result{}, nil
+	if err != nil { // not the spec's: only what JSON cannot encode fails
+		return Result{}, r.retry(c, status, err)
 	}
+	end := r.operations.begin(c)
 	res, err := r.Tenants.Apply(ctx, c.Name, tenants.ApplyOptions{
 		Namespace: c.Namespace, KubernetesVersion: version, Values: values, Rollout: r.Rollout,
 		Starting: func(action tenants.ApplyAction, from, to versions.Version) {
 			reason, message := ReasonUpgrading, fmt.Sprintf("upgrading Kubernetes %s -> %s", from, to)
-			if from == to {
+			switch {
+			case action == tenants.ApplyChartUpgraded:
+				message = fmt.Sprintf("rolling this operator's chart out at Kubernetes %s", to)
+			case from == to:
 				message = fmt.Sprintf("applying the spec at Kubernetes %s", to)
 			}
 			if action == tenants.ApplyInstalled {
@@ -120,27 +169,41 @@ func (r *Reconciler) apply(ctx context.Context, c *v1alpha1.Cluster, status *v1a
 			_ = r.writeStatus(ctx, c, status)
 		},
 	})
-	var stepErr *tenants.StepError
+	end()
+	var (
+		refused *tenants.RefusedError
+		fixed   *tenants.FixedValueError
+		stepErr *tenants.StepError
+	)
 	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		// This operator's shutdown cancelled the operation (its grace ran out, or the lease was
+		// lost): not a failure of the change. The next leader recovers what it left pending.
+		return Result{}, err
+	case errors.As(err, &refused), errors.As(err, &fixed):
+		r.degrade(c, status, ReasonRefused, err)
+		return Result{}, nil
+	case errors.As(err, &stepErr) && !stepErr.Unchanged:
+		// Helm ran the step, and it failed: rolled back, or a failed revision.
+		r.degrade(c, status, ReasonUpgradeFailed, err)
+		return Result{}, nil
 	case errors.Is(err, tenants.ErrOperationPending):
-		fail(ReasonOperationPending, err)
-		return Result{RequeueAfter: time.Minute}, nil
-	case errors.As(err, &stepErr):
-		fail(ReasonUpgradeFailed, err)
-		return Result{}, nil
-	case err != nil && !hasRelease(ctx, r.Tenants, c):
-		fail(ReasonInstallFailed, err)
-		return Result{}, nil
-	case err != nil:
-		// The version table or the chart refused the spec before anything changed.
-		fail(ReasonRefused, err)
-		return Result{}, nil
+		return r.pending(ctx, c, status, err)
+	default:
+		return Result{}, r.retry(c, status, err)
 	}
 	r.setCondition(c, status, v1alpha1.ConditionDegraded, metav1.ConditionFalse, ReasonApplied, "the last change succeeded")
 	if res.Remaining > 0 {
 		message := fmt.Sprintf("at Kubernetes %s, %d more minor(s) to %s", res.Release.KubernetesVersion, res.Remaining, version)
 		r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonUpgrading, message)
 		return Result{Requeue: true}, nil
+	}
+	if res.ChartPending {
+		// Another tenant's chart rollout is in flight: this one's turn comes later.
+		r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonUpgrading,
+			"waiting for its turn to get this operator's chart (one tenant at a time)")
+		return Result{RequeueAfter: chartTurnRetry}, nil
 	}
 	r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonApplied,
 		fmt.Sprintf("revision %d deploys the spec", res.Release.Revision))
@@ -151,9 +214,58 @@ func (r *Reconciler) apply(ctx context.Context, c *v1alpha1.Cluster, status *v1a
 	return Result{}, nil
 }
 
-func hasRelease(ctx context.Context, m *tenants.Manager, c *v1alpha1.Cluster) bool {
+// pending handles a release that a Helm operation holds. One that started before this process
+// took over, and that no reconcile of this process runs, was left by an operator that stopped:
+// it is recovered, and the next reconcile takes the walk up again. Any other is waited for.
+func (r *Reconciler) pending(ctx context.Context, c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus, pendingErr error) (Result, error) {
+	if !r.Started.IsZero() && !r.operations.live(c) {
+		end := r.operations.begin(c)
+		recovered, err := r.Tenants.Recover(ctx, c.Namespace, c.Name, r.Started, r.Rollout)
+		end()
+		if err != nil {
+			return Result{}, r.retry(c, status, err)
+		}
+		if recovered.Revision > 0 {
+			message := fmt.Sprintf("revision %d was left %s by an operator that stopped: marked failed", recovered.Revision, recovered.Status)
+			if recovered.RolledBackTo > 0 {
+				message += fmt.Sprintf(", and the release rolled back to revision %d", recovered.RolledBackTo)
+			}
+			r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonRecovered, message+"; resuming")
+			r.Events.Event(reference(c), corev1.EventTypeWarning, ReasonRecovered, message)
+			return Result{Requeue: true}, nil
+		}
+	}
+	r.degrade(c, status, ReasonOperationPending, pendingErr)
+	return Result{RequeueAfter: time.Minute}, nil
+}
+
+// degrade records a change that is not going on: refused, failed, or waiting for another's.
+func (r *Reconciler) degrade(c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus, reason string, err error) {
+	r.setCondition(c, status, v1alpha1.ConditionDegraded, metav1.ConditionTrue, reason, err.Error())
+	r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionFalse, reason, "no change in progress")
+	r.Events.Event(reference(c), corev1.EventTypeWarning, reason, err.Error())
+}
+
+// retry records an error that is not the spec's (an unreachable apiserver, a failed install, a
+// conflict) and returns it, for the controller's queue to retry with back-off. The change is still
+// in progress: Progressing stays True, so that observedGeneration and Degraded, which clients
+// read as final, say nothing until it ends.
+func (r *Reconciler) retry(c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus, err error) error {
+	r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonRetrying, fmt.Sprintf("retrying after: %v", err))
+	r.Events.Event(reference(c), corev1.EventTypeWarning, ReasonRetrying, err.Error())
+	return err
+}
+
+// hasRelease says whether the release of c exists; an error when the lookup itself failed.
+func hasRelease(ctx context.Context, m *tenants.Manager, c *v1alpha1.Cluster) (bool, error) {
 	_, err := m.Status(ctx, c.Namespace, c.Name)
-	return !errors.Is(err, driver.ErrReleaseNotFound)
+	switch {
+	case errors.Is(err, driver.ErrReleaseNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("look up the release of Cluster %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	return true, nil
 }
 
 // observe writes into status what the release and the apiserver Deployment show, and saves it.
@@ -211,14 +323,21 @@ func (r *Reconciler) delete(ctx context.Context, c *v1alpha1.Cluster) (Result, e
 		return Result{}, nil
 	}
 	status := &c.Status // c is the caller's own copy, read for this reconcile
-	if hasRelease(ctx, r.Tenants, c) {
+	exists, err := hasRelease(ctx, r.Tenants, c)
+	if err != nil {
+		return Result{}, err
+	}
+	if exists {
 		message := "final etcd snapshot, then uninstall"
 		r.setCondition(c, status, v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonDeleting, message)
 		r.Events.Event(reference(c), corev1.EventTypeNormal, ReasonDeleting, message)
 		if err := r.writeStatus(ctx, c, status); err != nil {
 			return Result{}, err
 		}
-		if err := r.Tenants.Uninstall(ctx, c.Namespace, c.Name, tenants.Rollout{Wait: true, Timeout: r.Rollout.Timeout}); err != nil {
+		end := r.operations.begin(c)
+		err := r.Tenants.Uninstall(ctx, c.Namespace, c.Name, tenants.Rollout{Wait: true, Timeout: r.Rollout.Timeout})
+		end()
+		if err != nil {
 			err = fmt.Errorf("%w (the hook Job %s-etcd-snapshot-final has the snapshot's log; to delete without a final snapshot, helm uninstall --no-hooks %s -n %s)",
 				err, c.Name, c.Name, c.Namespace)
 			r.setCondition(c, status, v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonDeleteFailed, err.Error())

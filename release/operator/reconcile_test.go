@@ -2,16 +2,23 @@ package operator
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/kube"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
@@ -27,7 +34,9 @@ type harness struct {
 	t       *testing.T
 	r       *Reconciler
 	helm    *tenantstest.Cluster
+	faults  *faultyCluster // the Reconciler's view of helm
 	kube    kubernetes.Interface
+	dyn     dynamic.Interface
 	events  *record.FakeRecorder
 	cluster *v1alpha1.Cluster
 }
@@ -35,7 +44,8 @@ type harness struct {
 func newHarness(t *testing.T, spec v1alpha1.ClusterSpec) *harness {
 	t.Helper()
 	helm := tenantstest.NewCluster()
-	manager, err := tenants.New(tenants.Config{Cluster: helm, ChartPath: tenantstest.ChartPath()})
+	faults := &faultyCluster{Cluster: helm}
+	manager, err := tenants.New(tenants.Config{Cluster: faults, ChartPath: tenantstest.ChartPath()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +63,7 @@ func newHarness(t *testing.T, spec v1alpha1.ClusterSpec) *harness {
 		map[schema.GroupVersionResource]string{v1alpha1.Resource: "ClusterList"}, &unstructured.Unstructured{Object: u})
 	events := record.NewFakeRecorder(100)
 	return &harness{
-		t: t, helm: helm, kube: kube, events: events, cluster: cluster,
+		t: t, helm: helm, faults: faults, kube: kube, dyn: dyn, events: events, cluster: cluster,
 		r: &Reconciler{
 			Tenants: manager, Kube: kube, Clusters: dyn.Resource(v1alpha1.Resource), Events: events,
 			Rollout: tenants.Rollout{Wait: true, Atomic: true, Timeout: time.Minute},
@@ -182,7 +192,7 @@ func TestReconcileRefusesWithAReason(t *testing.T) {
 		version, reason string
 	}{
 		{"1.37", ReasonInvalidSpec},
-		{"1.38.0", ReasonInstallFailed},
+		{"1.38.0", ReasonRefused},
 	} {
 		h := newHarness(t, v1alpha1.ClusterSpec{KubernetesVersion: tc.version})
 		h.reconcile()
@@ -199,6 +209,32 @@ func TestReconcileRefusesWithAReason(t *testing.T) {
 	h.reconcile()
 	if d := h.condition(v1alpha1.ConditionDegraded); d.Reason != ReasonRefused || !strings.Contains(d.Message, "roll back") {
 		t.Errorf("a downgrade: Degraded %+v, want Refused saying to roll back", d)
+	}
+	// Refused stays refused: no error for the queue to retry, and nothing tried.
+	h.drainEvents()
+	if res := h.reconcile(); res != (Result{}) {
+		t.Errorf("a refused spec reconciled again: %+v, want nothing more", res)
+	}
+	if d := h.condition(v1alpha1.ConditionDegraded); d.Reason != ReasonRefused {
+		t.Errorf("a refused spec reconciled again: Degraded %+v", d)
+	}
+	if got := h.drainEvents(); len(got) != 0 {
+		t.Errorf("a refused spec reconciled again: events %q", got)
+	}
+	if st := h.stored().Status; st.Revision != 1 {
+		t.Errorf("a refused spec reconciled again: revision %d", st.Revision)
+	}
+
+	// A flag the version does not know: the post-renderer refuses it, and so does the operator,
+	// without retrying.
+	h = newHarness(t, v1alpha1.ClusterSpec{KubernetesVersion: "1.37.2",
+		Master: v1alpha1.MasterSpec{APIServer: v1alpha1.ComponentSpec{ExtraArgs: map[string]string{"no-such-flag": "1"}}}})
+	h.reconcile()
+	if res := h.reconcile(); res != (Result{}) {
+		t.Errorf("an unknown flag reconciled: %+v, want no retry", res)
+	}
+	if d := h.condition(v1alpha1.ConditionDegraded); d.Reason != ReasonRefused || !strings.Contains(d.Message, "no-such-flag") {
+		t.Errorf("an unknown flag: Degraded %+v, want Refused naming the flag", d)
 	}
 }
 
@@ -250,5 +286,181 @@ func TestDeleteUninstallsAndRemovesDataByPolicy(t *testing.T) {
 				t.Errorf("Delete kept %s, want only the snapshot volume", claim.Name)
 			}
 		}
+	}
+}
+
+// faultyCluster is the in-memory meta cluster with the faults of a real one: an apiserver that
+// cannot be reached for a while, and rollouts that last until a test lets them end.
+type faultyCluster struct {
+	*tenantstest.Cluster
+	mu          sync.Mutex
+	unreachable int   // ActionConfig calls left to fail
+	gate        *gate // when set, each wait for a rollout waits for it
+}
+
+func (c *faultyCluster) failNext(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.unreachable = n
+}
+
+func (c *faultyCluster) setGate(g *gate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gate = g
+}
+
+// ActionConfig implements tenants.Cluster.
+func (c *faultyCluster) ActionConfig(namespace string) (*action.Configuration, error) {
+	c.mu.Lock()
+	failing, g := c.unreachable > 0, c.gate
+	if failing {
+		c.unreachable--
+	}
+	c.mu.Unlock()
+	if failing {
+		return nil, fmt.Errorf("helm configuration for namespace %q: Kubernetes cluster unreachable: dial tcp 10.96.0.1:443: connect: connection refused", namespace)
+	}
+	cfg, err := c.Cluster.ActionConfig(namespace)
+	if err != nil || g == nil {
+		return cfg, err
+	}
+	cfg.KubeClient = &gatedKube{Interface: cfg.KubeClient, gate: g}
+	return cfg, nil
+}
+
+// gate holds each wait for a rollout until it is opened, as a rollout of minutes would; entered
+// receives a value per wait that arrives.
+type gate struct {
+	entered chan struct{}
+	opened  chan struct{}
+	once    sync.Once
+	err     error
+}
+
+func newGate() *gate {
+	return &gate{entered: make(chan struct{}, 16), opened: make(chan struct{})}
+}
+
+// open ends every wait, now and later, with err.
+func (g *gate) open(err error) {
+	g.once.Do(func() {
+		g.err = err
+		close(g.opened)
+	})
+}
+
+func (g *gate) isOpen() bool {
+	select {
+	case <-g.opened:
+		return true
+	default:
+		return false
+	}
+}
+
+func (g *gate) wait() error {
+	g.entered <- struct{}{}
+	<-g.opened
+	return g.err
+}
+
+type gatedKube struct {
+	kube.Interface
+	gate *gate
+}
+
+func (k *gatedKube) Wait(resources kube.ResourceList, timeout time.Duration) error {
+	if err := k.gate.wait(); err != nil {
+		return err
+	}
+	return k.Interface.Wait(resources, timeout)
+}
+
+func (k *gatedKube) WaitWithJobs(resources kube.ResourceList, timeout time.Duration) error {
+	return k.Wait(resources, timeout)
+}
+
+// reconcilerOn is another operator process on the same meta cluster, which reaches Helm through
+// cluster.
+func (h *harness) reconcilerOn(cluster tenants.Cluster) *Reconciler {
+	h.t.Helper()
+	manager, err := tenants.New(tenants.Config{Cluster: cluster, ChartPath: tenantstest.ChartPath()})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return &Reconciler{Tenants: manager, Kube: h.r.Kube, Clusters: h.r.Clusters, Events: h.r.Events, Rollout: h.r.Rollout}
+}
+
+// controller is a Controller of the harness's Reconciler that logs to logs.
+func (h *harness) controller(logs logLines, grace time.Duration) *Controller {
+	return &Controller{Reconciler: h.r, Dynamic: h.dyn, Namespace: "tenants", Workers: 2, ShutdownGrace: grace, Log: slog.New(logs)}
+}
+
+// history is the release's revisions as "revision status version".
+func (h *harness) history() []string {
+	h.t.Helper()
+	revisions, err := h.r.Tenants.History(context.Background(), "tenants", "tc")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []string
+	for _, r := range revisions {
+		out = append(out, fmt.Sprintf("%d %s %s", r.Revision, r.Status, r.KubernetesVersion))
+	}
+	return out
+}
+
+func (h *harness) assertHistory(want ...string) {
+	h.t.Helper()
+	if got := h.history(); !slices.Equal(got, want) {
+		h.t.Errorf("helm history %q, want %q", got, want)
+	}
+}
+
+// drainEvents returns the events recorded since the last call.
+func (h *harness) drainEvents() []string {
+	var out []string
+	for {
+		select {
+		case e := <-h.events.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+// await returns the next value of ch, failing the test if none comes in a long while.
+func await[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(time.Minute):
+		t.Fatalf("timed out waiting for %s", what)
+		var zero T
+		return zero
+	}
+}
+
+// logLines is a slog.Handler that sends each record's message to the channel.
+type logLines chan string
+
+func (l logLines) Enabled(context.Context, slog.Level) bool { return true }
+func (l logLines) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l logLines) WithGroup(string) slog.Handler            { return l }
+func (l logLines) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case l <- r.Message:
+	default: // a test that reads no more
+	}
+	return nil
+}
+
+// awaitLog reads logs up to the message that starts with prefix.
+func awaitLog(t *testing.T, logs logLines, prefix string) {
+	t.Helper()
+	for !strings.HasPrefix(await(t, logs, "the log line "+prefix), prefix) {
 	}
 }

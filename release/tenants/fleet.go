@@ -35,6 +35,9 @@ const (
 	Skipped Outcome = "skipped"
 	// AlreadyAtVersion: the release already deployed the target version; nothing was done.
 	AlreadyAtVersion Outcome = "already-at-version"
+	// Requested: the release's Cluster now asks for the target version, and the operator's walk
+	// was not awaited (Rollout.Wait off).
+	Requested Outcome = "requested"
 )
 
 // FleetResult is one release's part of a fleet upgrade.
@@ -42,6 +45,8 @@ type FleetResult struct {
 	Release Ref     `json:"release"`
 	Canary  bool    `json:"canary"`
 	Outcome Outcome `json:"outcome"`
+	// Cluster: a Cluster object owns the release; its spec was set and the operator upgraded it.
+	Cluster bool `json:"cluster,omitempty"`
 	// From is the version the release deployed before, when it was read.
 	From string `json:"from,omitempty"`
 	// Steps is the number of helm upgrades done (one per minor).
@@ -93,7 +98,8 @@ type FleetOptions struct {
 	Rollout
 }
 
-// UpgradeFleet upgrades releases to version to (each a minor at a time, as Upgrade). In
+// UpgradeFleet upgrades releases to version to, each as Upgrade does: a minor at a time, and a
+// release that a Cluster owns through its Cluster, waiting for the operator's walk. In
 // namespace/name order, the first opts.Canary releases go first, one after another; if one of
 // them fails, no other starts. Then the rest, at most opts.MaxParallel at once; after the first
 // failure no new upgrade starts and the running ones finish. The summary says what happened to
@@ -102,7 +108,7 @@ func (m *Manager) UpgradeFleet(ctx context.Context, releases []Ref, to versions.
 	start := time.Now()
 	results := runFleet(ctx, releases, opts.Canary, opts.MaxParallel, func(ctx context.Context, ref Ref) FleetResult {
 		res, err := m.Upgrade(ctx, ref.Name, UpgradeOptions{Namespace: ref.Namespace, To: to, Rollout: opts.Rollout})
-		out := FleetResult{Release: ref, Outcome: Upgraded, Steps: len(res.Steps)}
+		out := FleetResult{Release: ref, Outcome: Upgraded, Cluster: res.Cluster, Steps: len(res.Steps)}
 		if res.From != (versions.Version{}) {
 			out.From = res.From.String()
 		}
@@ -110,9 +116,14 @@ func (m *Manager) UpgradeFleet(ctx context.Context, releases []Ref, to versions.
 		case err != nil:
 			out.Outcome, out.Error = Failed, err.Error()
 			m.progress.printf("%s: failed: %v", ref, err)
+		case res.Pending:
+			out.Outcome = Requested
+			m.progress.printf("%s: its Cluster asks for Kubernetes %s; the operator walks it", ref, to)
 		case len(res.Steps) == 0:
 			out.Outcome = AlreadyAtVersion
 			m.progress.printf("%s: already at Kubernetes %s", ref, to)
+		case res.Cluster:
+			m.progress.printf("%s: upgraded %s -> %s by the operator, through its Cluster", ref, res.From, to)
 		default:
 			m.progress.printf("%s: upgraded %s -> %s", ref, res.From, to)
 		}

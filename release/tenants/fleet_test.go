@@ -8,6 +8,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/taowa/taowa/release/api/v1alpha1"
+	"github.com/taowa/taowa/release/tenants/tenantstest"
 )
 
 // fakeUpgrades records the calls of an injected upgrade and how many ran at once.
@@ -180,5 +190,207 @@ func TestUpgradeFleetThroughHelm(t *testing.T) {
 	})
 	if s.Seconds <= 0 {
 		t.Errorf("summary took %v s", s.Seconds)
+	}
+}
+
+// fakeOperator plays the taowa operator on the in-memory cluster's Cluster objects: every read
+// of a Cluster whose spec it has not finished takes one step of Apply, as a reconcile does, and
+// writes the status the operator would. A patch of a Cluster bumps its generation, as the
+// apiserver does for a change of the spec.
+type fakeOperator struct {
+	m *Manager
+	// applied are the revisions its Applies made, by Cluster.
+	applied map[string][]int
+}
+
+func playOperator(t *testing.T, m *Manager, c *tenantstest.Cluster) *fakeOperator {
+	t.Helper()
+	o := &fakeOperator{m: m, applied: map[string][]int{}}
+	client := c.ClusterObjects().(*dynamicfake.FakeDynamicClient)
+	tracker := client.Tracker()
+	client.PrependReactor("patch", v1alpha1.Resource.Resource, func(action k8stesting.Action) (bool, runtime.Object, error) {
+		handled, obj, err := k8stesting.ObjectReaction(tracker)(action)
+		if err != nil || !handled {
+			return handled, obj, err
+		}
+		u := obj.(*unstructured.Unstructured)
+		u.SetGeneration(u.GetGeneration() + 1) // the only patch here is of the spec
+		return true, u, tracker.Update(v1alpha1.Resource, u, u.GetNamespace())
+	})
+	client.PrependReactor("get", v1alpha1.Resource.Resource, func(action k8stesting.Action) (bool, runtime.Object, error) {
+		get := action.(k8stesting.GetAction)
+		obj, err := tracker.Get(v1alpha1.Resource, get.GetNamespace(), get.GetName())
+		if err != nil {
+			return false, nil, nil // the default reaction says so
+		}
+		cluster, err := asCluster(obj.(*unstructured.Unstructured))
+		if err != nil {
+			return true, nil, err
+		}
+		if o.reconcile(t, cluster) {
+			u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cluster)
+			if err != nil {
+				return true, nil, err
+			}
+			if err := tracker.Update(v1alpha1.Resource, &unstructured.Unstructured{Object: u}, cluster.Namespace); err != nil {
+				return true, nil, err
+			}
+		}
+		return false, nil, nil // the default reaction reads what was just written
+	})
+	return o
+}
+
+// reconcile takes one step towards c's spec, if one is due, and says whether it changed c.
+func (o *fakeOperator) reconcile(t *testing.T, c *v1alpha1.Cluster) bool {
+	progressing := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionProgressing)
+	degraded := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionDegraded)
+	settled := c.Status.ObservedGeneration == c.Generation && progressing != nil && progressing.Status == metav1.ConditionFalse
+	if settled || degraded != nil && degraded.Status == metav1.ConditionTrue && degraded.ObservedGeneration == c.Generation {
+		return false
+	}
+	set := func(kind string, status metav1.ConditionStatus, reason, message string) {
+		meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{Type: kind, Status: status, Reason: reason, Message: message, ObservedGeneration: c.Generation})
+	}
+	res, err := o.m.Apply(context.Background(), c.Name, ApplyOptions{Namespace: c.Namespace, KubernetesVersion: mustVersion(t, c.Spec.KubernetesVersion), Rollout: waited})
+	switch {
+	case err != nil:
+		set(v1alpha1.ConditionDegraded, metav1.ConditionTrue, "UpgradeFailed", err.Error())
+		set(v1alpha1.ConditionProgressing, metav1.ConditionFalse, "UpgradeFailed", "no change in progress")
+		c.Status.ObservedGeneration = c.Generation
+		return true
+	case res.Remaining > 0:
+		set(v1alpha1.ConditionProgressing, metav1.ConditionTrue, "Upgrading", fmt.Sprintf("at Kubernetes %s, %d more minor(s)", res.Release.KubernetesVersion, res.Remaining))
+	default:
+		set(v1alpha1.ConditionProgressing, metav1.ConditionFalse, "Applied", "the spec is deployed")
+		set(v1alpha1.ConditionReady, metav1.ConditionTrue, "Serving", "1 of 1 apiservers available")
+		c.Status.ObservedGeneration = c.Generation
+	}
+	key := c.Namespace + "/" + c.Name
+	o.applied[key] = append(o.applied[key], res.Release.Revision)
+	c.Status.KubernetesVersion, c.Status.Revision = res.Release.KubernetesVersion, res.Release.Revision
+	return true
+}
+
+// ownedTenant is a tenant master that a Cluster owns, installed and settled at version.
+func ownedTenant(t *testing.T, c *tenantstest.Cluster, namespace, name, version string) {
+	t.Helper()
+	cluster := v1alpha1.Cluster{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Generation: 1},
+		Spec:       v1alpha1.ClusterSpec{KubernetesVersion: version},
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects := c.ClusterObjects().Resource(v1alpha1.Resource).Namespace(namespace)
+	if _, err := objects.Create(context.Background(), &unstructured.Unstructured{Object: u}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The first read is the operator's install.
+	got, err := objects.Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if running, _, _ := unstructured.NestedString(got.Object, "status", "kubernetesVersion"); running != version {
+		t.Fatalf("Cluster %s/%s runs %q after the operator's install, want %s", namespace, name, running, version)
+	}
+}
+
+func clusterSpec(t *testing.T, c *tenantstest.Cluster, namespace, name string) string {
+	t.Helper()
+	u, err := c.ClusterObjects().Resource(v1alpha1.Resource).Namespace(namespace).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, _ := unstructured.NestedString(u.Object, "spec", "kubernetesVersion")
+	return v
+}
+
+func fastFollow(t *testing.T) {
+	was := followEvery
+	followEvery = time.Millisecond
+	t.Cleanup(func() { followEvery = was })
+}
+
+// A release that a Cluster owns is upgraded by the operator, through its Cluster's spec; the
+// fleet waits for the walk and reports it as for any release.
+func TestUpgradeFleetGoesThroughTheOwningCluster(t *testing.T) {
+	fastFollow(t)
+	var progress strings.Builder
+	m, c := newTestManager(t, &progress)
+	operator := playOperator(t, m, c)
+	install(t, m, "ns-a", "plain", "1.35.4", nil)
+	ownedTenant(t, c, "ns-b", "owned", "1.35.4")
+
+	s := m.UpgradeFleet(context.Background(), []Ref{{"ns-b", "owned"}, {"ns-a", "plain"}}, mustVersion(t, "1.37.2"),
+		FleetOptions{Canary: 1, MaxParallel: 2, Rollout: waited})
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range s.Results {
+		got = append(got, fmt.Sprintf("%s %s cluster=%v from %s in %d", r.Release, r.Outcome, r.Cluster, r.From, r.Steps))
+	}
+	assertEqual(t, "results", got, []string{
+		"ns-a/plain upgraded cluster=false from 1.35.4 in 2",
+		"ns-b/owned upgraded cluster=true from 1.35.4 in 2",
+	})
+	if spec := clusterSpec(t, c, "ns-b", "owned"); spec != "1.37.2" {
+		t.Errorf("the owning Cluster asks for %s, want 1.37.2", spec)
+	}
+	// Revision 1 is the operator's install; 2 and 3 its walk: the fleet changed no release of it.
+	if got := fmt.Sprint(operator.applied["ns-b/owned"]); got != "[1 2 3]" {
+		t.Errorf("the operator made revisions %s of ns-b/owned, want [1 2 3]", got)
+	}
+	assertEqual(t, "history", historyVersions(t, m, "ns-b", "owned"), []string{"1.35.4 superseded", "1.36.3 superseded", "1.37.2 deployed"})
+	if _, ok := operator.applied["ns-a/plain"]; ok {
+		t.Error("the operator changed a release no Cluster owns")
+	}
+	if !strings.Contains(progress.String(), "ns-b/owned: at Kubernetes 1.36.3, 1 more minor(s)") {
+		t.Errorf("progress lacks the operator's message:\n%s", progress.String())
+	}
+}
+
+// A canary that a Cluster owns fails when the operator reports the Cluster Degraded; then no other
+// release starts.
+func TestUpgradeFleetFailsWithTheOperator(t *testing.T) {
+	fastFollow(t)
+	m, c := newTestManager(t, nil)
+	operator := playOperator(t, m, c)
+	ownedTenant(t, c, "ns-a", "owned", "1.36.3")
+	install(t, m, "ns-b", "plain", "1.36.3", nil)
+	c.FailNthWait(1) // the operator's upgrade never becomes ready and is rolled back
+
+	s := m.UpgradeFleet(context.Background(), []Ref{{"ns-a", "owned"}, {"ns-b", "plain"}}, mustVersion(t, "1.37.2"),
+		FleetOptions{Canary: 1, Rollout: waited})
+	owned, plain := s.Results[0], s.Results[1]
+	if owned.Outcome != Failed || !owned.Cluster || !strings.Contains(owned.Error, "the operator reports UpgradeFailed") ||
+		!strings.Contains(owned.Error, "rolled back to Kubernetes 1.36.3") {
+		t.Errorf("owned canary: %+v, want failed with the operator's reason", owned)
+	}
+	if plain.Outcome != Skipped {
+		t.Errorf("plain after the failed canary: %+v, want skipped", plain)
+	}
+	if got := fmt.Sprint(operator.applied["ns-a/owned"]); got != "[1]" {
+		t.Errorf("the operator's successful Applies made revisions %s, want [1] (the install)", got)
+	}
+	assertEqual(t, "plain's history", historyVersions(t, m, "ns-b", "plain"), []string{"1.36.3 deployed"})
+}
+
+// Without waiting, the fleet sets the Cluster's spec and reports the upgrade as requested.
+func TestUpgradeFleetRequestsWithoutWaiting(t *testing.T) {
+	m, c := newTestManager(t, nil)
+	playOperator(t, m, c)
+	ownedTenant(t, c, "ns-a", "owned", "1.36.3")
+	ownedTenant(t, c, "ns-b", "current", "1.37.2")
+
+	s := m.UpgradeFleet(context.Background(), []Ref{{"ns-a", "owned"}, {"ns-b", "current"}}, mustVersion(t, "1.37.2"), FleetOptions{})
+	if s.Results[0].Outcome != Requested || s.Results[1].Outcome != AlreadyAtVersion || s.Err() != nil {
+		t.Errorf("results %+v, want requested and already-at-version without an error", s.Results)
+	}
+	if spec := clusterSpec(t, c, "ns-a", "owned"); spec != "1.37.2" {
+		t.Errorf("the owning Cluster asks for %s, want 1.37.2", spec)
 	}
 }

@@ -14,7 +14,8 @@ type PostRenderer struct{}
 func (PostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
 	out := new(bytes.Buffer)
 	if err := postrender.Render(rendered, out, postrender.Options{}); err != nil {
-		return nil, err
+		// The manifests follow from the spec and the chart alone: asking again is refused again.
+		return nil, &RefusedError{Err: err}
 	}
 	return out, nil
 }

@@ -63,13 +63,20 @@ type Step struct {
 	Revision int
 }
 
-// UpgradeResult is what Upgrade did. No steps: the release already ran the target version.
+// UpgradeResult is what Upgrade did. No steps: the release already ran the target version (or,
+// Pending, the operator has yet to walk it).
 type UpgradeResult struct {
 	Name      string
 	Namespace string
 	From      versions.Version
 	To        versions.Version
 	Steps     []Step
+	// Cluster: a Cluster object owns the release, and Upgrade set its spec; the steps are the
+	// operator's, as the Cluster's status showed them.
+	Cluster bool
+	// Pending: Upgrade set the Cluster's spec and did not wait (Rollout.Wait off) for the
+	// operator's walk.
+	Pending bool
 }
 
 // StepError is a failed step of an upgrade; the steps before it stay done, none after it starts.
@@ -105,6 +112,11 @@ func (e *StepError) Unwrap() error { return e.Err }
 // Upgrade moves the tenant master name to opts.To a minor at a time (see PlanUpgrade), one
 // helm upgrade per step that keeps the release's values and changes kubernetesVersion. It
 // reports each step to the progress writer and stops at the first failed one (*StepError).
+//
+// When a Cluster object of the same name owns the release, Upgrade changes no release: it sets
+// the Cluster's spec.kubernetesVersion, and with opts.Wait follows the operator's walk until the
+// Cluster is Ready at the new generation or Degraded (an error). Values are refused: they are the
+// Cluster's spec.
 func (m *Manager) Upgrade(ctx context.Context, name string, opts UpgradeOptions) (UpgradeResult, error) {
 	result := UpgradeResult{Name: name, Namespace: opts.Namespace, To: opts.To}
 	fail := func(err error) (UpgradeResult, error) {
@@ -117,6 +129,13 @@ func (m *Manager) Upgrade(ctx context.Context, name string, opts UpgradeOptions)
 	cfg, err := m.releaseConfig(opts.Namespace)
 	if err != nil {
 		return fail(err)
+	}
+	owner, objects, err := m.OwnerCluster(ctx, opts.Namespace, name)
+	if err != nil {
+		return fail(err)
+	}
+	if owner != nil {
+		return m.upgradeCluster(ctx, objects, owner, opts)
 	}
 	// The deployed revision is the one Helm's upgrade starts from and takes the values of.
 	current, err := cfg.Releases.Deployed(name)

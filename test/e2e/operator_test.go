@@ -97,8 +97,35 @@ spec:
 	waitComponentsAt(ctx, t, ns, "1.37.2")
 	assertObjects(ctx, t, tn)
 
+	// The operator killed in the middle of an upgrade (SIGKILL: nothing of it runs on) leaves the
+	// release pending-upgrade; the operator that leads next rolls it back and applies the spec
+	// again, by itself.
+	patchCluster(ctx, t, clusters, `{"spec":{"master":{"scheduler":{"extraArgs":{"kube-api-burst":"150"}}}}}`)
+	waitUntil(ctx, t, "the operator's helm upgrade under way", func(ctx context.Context) (bool, error) {
+		statuses := releaseStatuses(ctx, t, h, tn)
+		return statuses[len(statuses)-1] == "pending-upgrade", nil
+	})
+	out, err := exec.CommandContext(ctx, env.kubectl, "--kubeconfig", env.kubeconfig, "-n", operatorNS, "delete", "pod",
+		"-l", "app.kubernetes.io/instance=taowa-operator", "--grace-period=0", "--force").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	c = waitCluster(ctx, t, clusters, "the next operator recovered the upgrade and applied the spec", func(c *v1alpha1.Cluster) bool {
+		return c.Status.ObservedGeneration == c.Generation && c.Status.Revision == 6 &&
+			conditionIs(c, v1alpha1.ConditionProgressing, metav1.ConditionFalse) && conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	})
+	history := releaseHistory(ctx, t, h, tn)
+	require.Len(t, history, 6)
+	assert.Equal(t, "failed", history[3]["status"], "the abandoned upgrade")
+	assert.Contains(t, history[3]["description"], "abandoned")
+	assert.Contains(t, history[4]["description"], "Rollback to 3")
+	assert.Equal(t, "deployed", history[5]["status"])
+	scheduler, err := env.client.AppsV1().Deployments(ns).Get(ctx, "tc-scheduler", metav1.GetOptions{})
+	require.NoError(t, err)
+	container := scheduler.Spec.Template.Spec.Containers[0]
+	assert.Contains(t, strings.Join(append(container.Command, container.Args...), " "), "--kube-api-burst=150")
+	requireServes(ctx, t, tn, "1.37.2")
+
 	// etcd's member count is fixed: the API server refuses the change (the CRD's validation rule).
-	out, err := exec.CommandContext(ctx, env.kubectl, "--kubeconfig", env.kubeconfig, "-n", ns, "patch", "cluster", "tc", "--type", "merge",
+	out, err = exec.CommandContext(ctx, env.kubectl, "--kubeconfig", env.kubeconfig, "-n", ns, "patch", "cluster", "tc", "--type", "merge",
 		"-p", `{"spec":{"etcd":{"replicas":3}}}`).CombinedOutput()
 	require.Error(t, err, "a change of etcd.replicas must be refused:\n%s", out)
 	assert.Contains(t, string(out), "etcd.replicas cannot change once the Cluster exists")
@@ -112,11 +139,12 @@ spec:
 	degraded := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionDegraded)
 	assert.Equal(t, "UpgradeFailed", degraded.Reason)
 	assert.Contains(t, degraded.Message, "rolled back")
-	history := releaseStatuses(ctx, t, h, tn)
-	assert.Equal(t, []string{"superseded", "superseded", "superseded", "failed", "deployed"}, history, "helm history after the rollback")
+	statuses := releaseStatuses(ctx, t, h, tn)
+	assert.Equal(t, []string{"superseded", "superseded", "superseded", "failed", "superseded", "superseded", "failed", "deployed"}, statuses,
+		"helm history after the rollback")
 	requireServes(ctx, t, tn, "1.37.2")
 	time.Sleep(15 * time.Second) // a resync or two: a failed generation is not tried again
-	assert.Len(t, releaseStatuses(ctx, t, h, tn), 5, "the operator retried a failed change without a new spec")
+	assert.Len(t, releaseStatuses(ctx, t, h, tn), 8, "the operator retried a failed change without a new spec")
 
 	patchCluster(ctx, t, clusters, `{"spec":{"master":{"apiserver":{"extraArgs":null}}}}`)
 	waitCluster(ctx, t, clusters, "the fixed spec applied", func(c *v1alpha1.Cluster) bool {
@@ -124,7 +152,7 @@ spec:
 			conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
 	})
 	// The spec is that of the deployed revision again (the rollback's): nothing to upgrade.
-	assert.Len(t, releaseStatuses(ctx, t, h, tn), 5)
+	assert.Len(t, releaseStatuses(ctx, t, h, tn), 8)
 
 	// Deletion (the CLI deletes the Cluster and waits): the final snapshot, then nothing but the
 	// snapshot volume that holds it.

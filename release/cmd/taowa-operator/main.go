@@ -40,6 +40,7 @@ type options struct {
 	workers        int
 	timeout        time.Duration
 	resync         time.Duration
+	shutdownGrace  time.Duration
 	httpAddress    string
 	leaderElect    bool
 	leaseNamespace string
@@ -54,6 +55,8 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 2, "Clusters reconciled in parallel")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "time one Helm operation (hooks and wait included) may take")
 	flag.DurationVar(&o.resync, "resync", time.Minute, "how often every Cluster's status is refreshed")
+	flag.DurationVar(&o.shutdownGrace, "shutdown-grace", 5*time.Minute,
+		"on SIGTERM, how long the Helm operations in progress may take to finish before they are cancelled (keep it below the Pod's terminationGracePeriodSeconds)")
 	flag.StringVar(&o.httpAddress, "http-address", ":8080", "address of /metrics, /healthz and /readyz")
 	flag.BoolVar(&o.leaderElect, "leader-elect", true, "run only while holding the leader Lease, so that replicas can stand by")
 	flag.StringVar(&o.leaseNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader Lease (default: $POD_NAMESPACE)")
@@ -63,6 +66,7 @@ func main() {
 	flag.Parse()
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	// Ends at SIGTERM: the operator stops taking work, and lets what runs finish (--shutdown-grace).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o, log)
 	stop()
@@ -97,7 +101,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	// Events of the operations that finish after SIGTERM are still recorded.
+	broadcaster := record.NewBroadcaster(record.WithContext(context.WithoutCancel(ctx)))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 
@@ -111,18 +116,20 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			Events:   broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "taowa-operator"}),
 			Rollout:  tenants.Rollout{Wait: true, Atomic: true, Timeout: o.timeout},
 		},
-		Dynamic:   dyn,
-		Namespace: o.namespace,
-		Workers:   o.workers,
-		Resync:    o.resync,
-		Metrics:   operator.NewMetrics(registry),
-		Log:       log,
+		Dynamic:       dyn,
+		Namespace:     o.namespace,
+		Workers:       o.workers,
+		Resync:        o.resync,
+		ShutdownGrace: o.shutdownGrace,
+		Metrics:       operator.NewMetrics(registry),
+		Log:           log,
 	}
 	server := serveHTTP(o.httpAddress, registry, log)
 	defer server.Close()
 
 	if !o.leaderElect {
-		return controller.Run(ctx)
+		// The single replica: nothing but SIGTERM ends its work.
+		return controller.Run(context.WithoutCancel(ctx), ctx)
 	}
 	if o.leaseNamespace == "" {
 		return errors.New("--leader-election-namespace (or $POD_NAMESPACE) is required with --leader-elect")
@@ -131,34 +138,19 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	var runErr error
-	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+	// A lost Lease returns an error: the process exits, so that the Pod restarts and stands by
+	// rather than reconciling beside a new leader.
+	return operator.Lead(ctx, leaderelection.LeaderElectionConfig{
 		Lock: &resourcelock.LeaseLock{
 			LeaseMeta:  metav1.ObjectMeta{Namespace: o.leaseNamespace, Name: o.leaseName},
 			Client:     kube.CoordinationV1(),
 			LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
 		},
-		LeaseDuration:   30 * time.Second,
-		RenewDeadline:   20 * time.Second,
-		RetryPeriod:     5 * time.Second,
-		ReleaseOnCancel: true,
-		Name:            o.leaseName,
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(ctx context.Context) {
-				log.Info("leading", "lease", o.leaseNamespace+"/"+o.leaseName, "identity", identity)
-				runErr = controller.Run(ctx)
-			},
-			OnStoppedLeading: func() {
-				log.Info("stopped leading", "identity", identity)
-			},
-		},
-	})
-	if runErr == nil && ctx.Err() == nil {
-		// Leadership was lost while the process should go on: exit so that the Pod restarts
-		// and stands by, rather than reconciling beside a new leader.
-		return errors.New("lost the leader Lease")
-	}
-	return runErr
+		LeaseDuration: 30 * time.Second,
+		RenewDeadline: 20 * time.Second,
+		RetryPeriod:   5 * time.Second,
+		Name:          o.leaseName,
+	}, controller.Run, log)
 }
 
 func serveHTTP(address string, registry *prometheus.Registry, log *slog.Logger) *http.Server {
