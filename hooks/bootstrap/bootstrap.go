@@ -1,5 +1,6 @@
 // Package bootstrap makes a freshly started tenant control plane usable: what kubeadm's
-// bootstrap-token and cluster-info phases do, applied with server-side apply so that every run
+// bootstrap-token and cluster-info phases do, and the RBAC of the identities the PKI hook issues
+// (the admins' group, the metrics client), applied with server-side apply so that every run
 // (post-install, post-upgrade, post-rollback, an Argo CD resync) converges to the same objects.
 package bootstrap
 
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/taowa/taowa/hooks/pki"
 	"github.com/taowa/taowa/versions"
 )
 
@@ -32,13 +34,21 @@ const (
 // identity approve kubelet serving certificates.
 const KubeletServingApprover = "taowa:kubelet-serving-approver"
 
-// Groups kubeadm uses, kept so that `kubeadm join` works against a tenant master unchanged.
-// NodeBootstrapGroup is the extra group of the bootstrap tokens that nodes join with (package
-// join creates them): the bindings below let it ask for node client certificates.
-const (
-	NodeBootstrapGroup = "system:bootstrappers:kubeadm:default-node-token"
-	clusterAdminsGroup = "kubeadm:cluster-admins"
-)
+// MetricsReader names the ClusterRole (and its binding) that lets the metrics client certificate
+// (pki.MetricsScraperUser) read /metrics and nothing else. The controller-manager and the
+// scheduler authorize their /metrics through the apiserver (delegated authorization), so it covers
+// them too.
+const MetricsReader = "taowa:metrics-reader"
+
+// ClusterAdmins names the ClusterRoleBinding that makes the admin kubeconfig's group
+// (pki.ClusterAdminsGroup) cluster-admin, as kubeadm's of the same name: deleting it revokes every
+// certificate in that group.
+const ClusterAdmins = "kubeadm:cluster-admins"
+
+// NodeBootstrapGroup is kubeadm's extra group of the bootstrap tokens that nodes join with
+// (package join creates them), kept so that `kubeadm join` works against a tenant master
+// unchanged: the bindings below let it ask for node client certificates.
+const NodeBootstrapGroup = "system:bootstrappers:kubeadm:default-node-token"
 
 // Cluster is what joining nodes learn of the tenant.
 type Cluster struct {
@@ -96,6 +106,11 @@ func Apply(ctx context.Context, client kubernetes.Interface, c Cluster) error {
 	), opts); err != nil {
 		return fmt.Errorf("apply ClusterRole %s: %w", KubeletServingApprover, err)
 	}
+	if _, err := rbac.ClusterRoles().Apply(ctx, rbacv1ac.ClusterRole(MetricsReader).WithRules(
+		rbacv1ac.PolicyRule().WithNonResourceURLs("/metrics").WithVerbs("get"),
+	), opts); err != nil {
+		return fmt.Errorf("apply ClusterRole %s: %w", MetricsReader, err)
+	}
 	bindings := []struct{ name, clusterRole, kind, subject string }{
 		{KubeletServingApprover, KubeletServingApprover, rbacv1.UserKind, "system:kube-controller-manager"},
 		// A bootstrap token may ask for a node client certificate, which is approved automatically;
@@ -103,8 +118,10 @@ func Apply(ctx context.Context, client kubernetes.Interface, c Cluster) error {
 		{"kubeadm:kubelet-bootstrap", "system:node-bootstrapper", rbacv1.GroupKind, NodeBootstrapGroup},
 		{"kubeadm:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", rbacv1.GroupKind, NodeBootstrapGroup},
 		{"kubeadm:node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", rbacv1.GroupKind, "system:nodes"},
-		// Admins by RBAC rather than system:masters; the apiserver's kubelet client is one of them.
-		{"kubeadm:cluster-admins", "cluster-admin", rbacv1.GroupKind, clusterAdminsGroup},
+		// Admins by RBAC rather than system:masters, so that they can be revoked: the admin
+		// kubeconfig and the apiserver's kubelet client.
+		{ClusterAdmins, "cluster-admin", rbacv1.GroupKind, pki.ClusterAdminsGroup},
+		{MetricsReader, MetricsReader, rbacv1.UserKind, pki.MetricsScraperUser},
 	}
 	for _, b := range bindings {
 		if _, err := rbac.ClusterRoleBindings().Apply(ctx, rbacv1ac.ClusterRoleBinding(b.name).

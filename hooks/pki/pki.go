@@ -1,10 +1,11 @@
 // Package pki creates a tenant master's certificates, keys and kubeconfigs as Secrets in the
 // tenant's namespace of the meta cluster. It creates only what is missing, so a retried or
 // repeated run (a hook Job killed halfway, every `helm upgrade`, an Argo CD sync) never replaces a
-// CA or a key: the private keys live only in these Secrets, never in the Helm release. The one
-// exception is renewal: with Config.RenewBefore, a leaf certificate (or kubeconfig) that expires
-// within that time is re-issued from the same CA, and Ensure reports which, so that the
-// components that cannot reload it are restarted. CAs change only through a CA rotation
+// CA or a key: the private keys live only in these Secrets, never in the Helm release. The
+// exceptions are renewal and identity: with Config.RenewBefore, a leaf certificate (or kubeconfig)
+// that expires within that time is re-issued from the same CA, and so is one whose subject is not
+// the one this version issues; Ensure reports which, so that the components that cannot reload
+// it are restarted. CAs change only through a CA rotation
 // (rotation.go), whose phases Ensure applies and then carries into every leaf: a leaf not signed by
 // its CA's current signer is re-issued, a trust bundle that differs from its CA's is rewritten.
 package pki
@@ -13,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"net"
@@ -57,6 +59,9 @@ type Config struct {
 	Now func() time.Time
 	// CARotation, when its ID is set, advances the CAs to the given phase of that rotation.
 	CARotation CARotation
+	// EncryptionAtRest writes the apiserver's EncryptionConfiguration (see encryption.go) when it
+	// is missing.
+	EncryptionAtRest bool
 	// Instance is the release name (label app.kubernetes.io/instance). When set, a re-issued
 	// serving certificate is loaded at once: the apiserver Pods are annotated with its serial, which
 	// makes the kubelet sync their Secret volumes now instead of within its sync period (a minute
@@ -146,13 +151,14 @@ func (s *store) ensure(ctx context.Context) error {
 		spec   certs.Spec
 	}{
 		{SecretAPIServer, ca, apiserverSpec},
-		{SecretAPIServerKubeletClient, ca, certs.Spec{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"kubeadm:cluster-admins"}, Usages: clientAuth}},
+		{SecretAPIServerKubeletClient, ca, certs.Spec{CommonName: "kube-apiserver-kubelet-client", Organization: []string{ClusterAdminsGroup}, Usages: clientAuth}},
 		{SecretFrontProxyClient, frontProxyCA, certs.Spec{CommonName: "front-proxy-client", Usages: clientAuth}},
 		{SecretAPIServerEtcdClient, etcdCA, certs.Spec{CommonName: "kube-apiserver-etcd-client", Usages: clientAuth}},
 		{SecretEtcdServer, etcdCA, certs.Spec{CommonName: cfg.etcdService(), DNSNames: etcdNames, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
 			Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}},
 		{SecretEtcdPeer, etcdCA, certs.Spec{CommonName: cfg.etcdService() + "-peer", DNSNames: etcdNames, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
 			Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}},
+		{SecretMetricsClient, ca, certs.Spec{CommonName: MetricsScraperUser, Usages: clientAuth}},
 	}
 	var apiserverSecret *corev1.Secret
 	for _, l := range leaves {
@@ -168,7 +174,7 @@ func (s *store) ensure(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if secret, err = s.reconcile(ctx, secret, l.secret, KeyCert, l.ca, build); err != nil {
+		if secret, err = s.reconcile(ctx, secret, l.secret, KeyCert, l.ca, l.spec, build); err != nil {
 			return err
 		}
 		if l.secret == SecretAPIServer {
@@ -178,38 +184,48 @@ func (s *store) ensure(ctx context.Context) error {
 	if err := s.ensureServingIPs(ctx, apiserverSecret, ca, apiserverSpec, clusterIP); err != nil {
 		return err
 	}
+	if cfg.EncryptionAtRest {
+		if err := s.ensureEncryptionConfig(ctx); err != nil {
+			return err
+		}
+	}
 	if err := s.ensureServiceAccountKey(ctx); err != nil {
 		return err
 	}
+	// The super-admin and admin kubeconfigs are kubeadm's super-admin.conf and admin.conf. The
+	// super-admin comes first: an admin kubeconfig of an older taowa-hook, in system:masters, is
+	// moved to its group only once the hooks have the super-admin to act with (tenant.SuperAdmin).
 	kubeconfigs := []struct {
-		secret, user string
-		groups       []string
+		secret string
+		client certs.Spec
 	}{
-		{SecretAdminKubeconfig, "kubernetes-admin", []string{"system:masters"}},
-		{SecretControllerManagerKC, "system:kube-controller-manager", nil},
-		{SecretSchedulerKC, "system:kube-scheduler", nil},
+		{SecretSuperAdminKubeconfig, certs.Spec{CommonName: "kubernetes-super-admin", Organization: []string{"system:masters"}}},
+		{SecretAdminKubeconfig, certs.Spec{CommonName: AdminUser, Organization: []string{ClusterAdminsGroup}}},
+		{SecretControllerManagerKC, certs.Spec{CommonName: "system:kube-controller-manager"}},
+		{SecretSchedulerKC, certs.Spec{CommonName: "system:kube-scheduler"}},
 	}
 	for _, k := range kubeconfigs {
-		build := func() (*corev1.Secret, error) { return s.kubeconfigSecret(ca, k.user, k.groups) }
+		build := func() (*corev1.Secret, error) { return s.kubeconfigSecret(ca, k.client) }
 		secret, err := s.getOrCreate(ctx, k.secret, build)
 		if err != nil {
 			return err
 		}
-		if _, err := s.reconcile(ctx, secret, k.secret, KeyKubeconfig, ca, build); err != nil {
+		if _, err := s.reconcile(ctx, secret, k.secret, KeyKubeconfig, ca, k.client, build); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// reconcile brings secret (Secret short, as just read) in line with its CA a and the clock, and
-// returns it as stored after: it is re-issued with build
-// when its certificate (under key: a PEM certificate, or a kubeconfig whose client certificate
-// counts) is not signed by a's signer (a CA rotation switched signers) or expires within
-// RenewBefore; otherwise only its trust bundle is rewritten when it differs from a's. The update
-// carries the Secret's resourceVersion, so of two concurrent runs one writes and the other fails
-// and is retried, finding the Secret up to date.
-func (s *store) reconcile(ctx context.Context, secret *corev1.Secret, short, key string, a *authority, build func() (*corev1.Secret, error)) (*corev1.Secret, error) {
+// reconcile brings secret (Secret short, as just read) in line with its CA a, its spec and the
+// clock, and returns it as stored after: it is re-issued with build when its certificate (under
+// key: a PEM certificate, or a kubeconfig whose client certificate counts) is not signed by a's
+// signer (a CA rotation switched signers), names another subject than spec (a new taowa-hook
+// changed an identity, e.g. the admin's group: an upgrade moves existing tenants over) or expires
+// within RenewBefore; otherwise only its trust bundle is rewritten when it differs from a's. The
+// update carries the Secret's resourceVersion, so of two concurrent runs one writes and the other
+// fails and is retried, finding the Secret up to date.
+func (s *store) reconcile(ctx context.Context, secret *corev1.Secret, short, key string, a *authority, spec certs.Spec, build func() (*corev1.Secret, error)) (*corev1.Secret, error) {
 	name := s.cfg.SecretName(short)
 	secrets := s.client.CoreV1().Secrets(s.cfg.Namespace)
 	cert, bundle, err := certificateAndBundle(secret.Data, key)
@@ -220,6 +236,8 @@ func (s *store) reconcile(ctx context.Context, secret *corev1.Secret, short, key
 	switch {
 	case cert.CheckSignatureFrom(a.signer.Cert) != nil:
 		why = "its CA was rotated"
+	case cert.Subject.CommonName != spec.CommonName || !slices.Equal(cert.Subject.Organization, spec.Organization):
+		why = fmt.Sprintf("its subject %q is not %q", cert.Subject, pkix.Name{CommonName: spec.CommonName, Organization: spec.Organization})
 	case s.cfg.RenewBefore > 0 && cert.NotAfter.Sub(s.cfg.Now()) <= s.cfg.RenewBefore:
 		why = fmt.Sprintf("expired at %s, within %s", cert.NotAfter.UTC().Format(time.RFC3339), s.cfg.RenewBefore)
 	case !bytes.Equal(bundle, a.bundle) && key == KeyKubeconfig:
@@ -572,13 +590,16 @@ func (s *store) ensureServiceAccountKey(ctx context.Context) error {
 	return err
 }
 
-func (s *store) kubeconfigSecret(ca *authority, user string, groups []string) (*corev1.Secret, error) {
-	kp, err := ca.signer.Issue(certs.Spec{CommonName: user, Organization: groups, Validity: s.cfg.CertValidity,
-		Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+// kubeconfigSecret issues a kubeconfig whose client certificate names client's user (CommonName)
+// and groups (Organization).
+func (s *store) kubeconfigSecret(ca *authority, client certs.Spec) (*corev1.Secret, error) {
+	client.Validity = s.cfg.CertValidity
+	client.Usages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	kp, err := ca.signer.Issue(client)
 	if err != nil {
 		return nil, err
 	}
-	kc, err := certs.Kubeconfig(s.cfg.Release, s.cfg.APIServerURL(), ca.bundle, user, kp)
+	kc, err := certs.Kubeconfig(s.cfg.Release, s.cfg.APIServerURL(), ca.bundle, client.CommonName, kp)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"io"
 	"net"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,8 +34,8 @@ func testConfig() Config {
 
 var allSecrets = []string{
 	SecretCA, SecretFrontProxyCA, SecretEtcdCA, SecretAPIServer, SecretAPIServerKubeletClient,
-	SecretAPIServerEtcdClient, SecretFrontProxyClient, SecretEtcdServer, SecretEtcdPeer,
-	SecretServiceAccount, SecretAdminKubeconfig, SecretControllerManagerKC, SecretSchedulerKC,
+	SecretAPIServerEtcdClient, SecretFrontProxyClient, SecretEtcdServer, SecretEtcdPeer, SecretMetricsClient,
+	SecretServiceAccount, SecretAdminKubeconfig, SecretSuperAdminKubeconfig, SecretControllerManagerKC, SecretSchedulerKC,
 }
 
 func secretData(t *testing.T, client *fake.Clientset, short string) map[string][]byte {
@@ -289,7 +291,7 @@ func TestEnsureRenewsExpiringLeavesOnly(t *testing.T) {
 	renewed, err = Ensure(ctx, client, cfg, &out)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{SecretAPIServer, SecretAPIServerKubeletClient, SecretFrontProxyClient, SecretAPIServerEtcdClient,
-		SecretEtcdServer, SecretEtcdPeer, SecretAdminKubeconfig, SecretControllerManagerKC, SecretSchedulerKC}, renewed)
+		SecretEtcdServer, SecretEtcdPeer, SecretMetricsClient, SecretAdminKubeconfig, SecretSuperAdminKubeconfig, SecretControllerManagerKC, SecretSchedulerKC}, renewed)
 	assert.Contains(t, out.String(), "renewed secret/tenant-a-apiserver")
 	for _, s := range []string{SecretCA, SecretFrontProxyCA, SecretEtcdCA, SecretServiceAccount} {
 		assert.Equal(t, before[s], secretData(t, client, s), "%s is never renewed", s)
@@ -368,4 +370,81 @@ func TestStaleDeploymentsIgnoreTheSecondOfWriting(t *testing.T) {
 	stale, err := StaleDeployments(ctx, client, cfg)
 	require.NoError(t, err)
 	assert.Empty(t, stale)
+}
+
+// The identities the client certificates carry: the admin's is revocable (a group the ready hook
+// binds to cluster-admin), the super-admin's is system:masters, the metrics client has no group.
+func TestClientIdentities(t *testing.T) {
+	client := fake.NewClientset()
+	require.NoError(t, errOf(Ensure(context.Background(), client, testConfig(), io.Discard)))
+	caPEM := secretData(t, client, SecretCA)[KeyCert]
+	for _, tc := range []struct {
+		secret, key, user string
+		groups            []string
+	}{
+		{SecretAdminKubeconfig, KeyKubeconfig, "kubernetes-admin", []string{ClusterAdminsGroup}},
+		{SecretSuperAdminKubeconfig, KeyKubeconfig, "kubernetes-super-admin", []string{"system:masters"}},
+		{SecretControllerManagerKC, KeyKubeconfig, "system:kube-controller-manager", nil},
+		{SecretMetricsClient, KeyCert, MetricsScraperUser, nil},
+	} {
+		cert, _, err := certificateAndBundle(secretData(t, client, tc.secret), tc.key)
+		require.NoError(t, err, tc.secret)
+		assert.Equal(t, tc.user, cert.Subject.CommonName, tc.secret)
+		assert.Equal(t, tc.groups, cert.Subject.Organization, tc.secret)
+		verifyChain(t, (&certs.KeyPair{Cert: cert}).CertPEM(), caPEM, x509.ExtKeyUsageClientAuth)
+	}
+}
+
+// The Secrets of an older taowa-hook (an admin kubeconfig in system:masters, no super-admin, no
+// metrics client) converge in the next run, the pre-upgrade hook of an upgrade: the super-admin is
+// written before the admin moves to the cluster-admins group (the hooks act with the one or the
+// other), from the same CA; nothing else changes, and the run after changes nothing.
+func TestAdminKubeconfigOfAnOlderHookMovesToTheClusterAdminsGroup(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset()
+	require.NoError(t, errOf(Ensure(ctx, client, testConfig(), io.Discard)))
+	caSecret := secretData(t, client, SecretCA)
+	ca, err := certs.Parse(caSecret[KeyCert], caSecret[KeyKey])
+	require.NoError(t, err)
+	old, err := ca.Issue(certs.Spec{CommonName: "kubernetes-admin", Organization: []string{"system:masters"}, Validity: time.Hour,
+		Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	require.NoError(t, err)
+	oldKubeconfig, err := certs.Kubeconfig("tenant-a", testConfig().APIServerURL(), caSecret[KeyCA], "kubernetes-admin", old)
+	require.NoError(t, err)
+	admin, err := client.CoreV1().Secrets("tenants").Get(ctx, "tenant-a-"+SecretAdminKubeconfig, metav1.GetOptions{})
+	require.NoError(t, err)
+	admin.Data[KeyKubeconfig] = oldKubeconfig
+	_, err = client.CoreV1().Secrets("tenants").Update(ctx, admin, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	for _, short := range []string{SecretSuperAdminKubeconfig, SecretMetricsClient} {
+		require.NoError(t, client.CoreV1().Secrets("tenants").Delete(ctx, "tenant-a-"+short, metav1.DeleteOptions{}))
+	}
+	before := map[string]map[string][]byte{}
+	var unchanged []string
+	for _, short := range allSecrets {
+		if !slices.Contains([]string{SecretAdminKubeconfig, SecretSuperAdminKubeconfig, SecretMetricsClient}, short) {
+			unchanged = append(unchanged, short)
+			before[short] = secretData(t, client, short)
+		}
+	}
+
+	var out bytes.Buffer
+	renewed, err := Ensure(ctx, client, testConfig(), &out)
+	require.NoError(t, err)
+	assert.Equal(t, []string{SecretAdminKubeconfig}, renewed)
+	moved := strings.Index(out.String(), `renewed secret/tenant-a-admin-kubeconfig (its subject "CN=kubernetes-admin,O=system:masters" is not "CN=kubernetes-admin,O=kubeadm:cluster-admins")`)
+	superAdmin := strings.Index(out.String(), "created secret/tenant-a-super-admin-kubeconfig")
+	assert.True(t, superAdmin >= 0 && moved > superAdmin, "the super-admin is created, then the admin moved:\n%s", out.String())
+	assert.Contains(t, out.String(), "created secret/tenant-a-metrics-client")
+	cert, _, err := certificateAndBundle(secretData(t, client, SecretAdminKubeconfig), KeyKubeconfig)
+	require.NoError(t, err)
+	assert.Equal(t, []string{ClusterAdminsGroup}, cert.Subject.Organization)
+	assert.NoError(t, cert.CheckSignatureFrom(ca.Cert))
+	for _, short := range unchanged {
+		assert.Equal(t, before[short], secretData(t, client, short), "secret %s changed", short)
+	}
+
+	renewed, err = Ensure(ctx, client, testConfig(), io.Discard)
+	require.NoError(t, err)
+	assert.Empty(t, renewed)
 }

@@ -26,8 +26,9 @@ var (
 	caOf = map[string]string{
 		SecretAPIServer: SecretCA, SecretAPIServerKubeletClient: SecretCA, SecretFrontProxyClient: SecretFrontProxyCA,
 		SecretAPIServerEtcdClient: SecretEtcdCA, SecretEtcdServer: SecretEtcdCA, SecretEtcdPeer: SecretEtcdCA,
+		SecretMetricsClient: SecretCA,
 	}
-	kubeconfigSecrets = []string{SecretAdminKubeconfig, SecretControllerManagerKC, SecretSchedulerKC}
+	kubeconfigSecrets = []string{SecretAdminKubeconfig, SecretSuperAdminKubeconfig, SecretControllerManagerKC, SecretSchedulerKC}
 )
 
 func rotate(t *testing.T, client *fake.Clientset, id, phase string) ([]string, error) {

@@ -13,19 +13,35 @@ const (
 	SecretFrontProxyClient       = "front-proxy-client"       // apiserver -> aggregated APIs client
 	SecretEtcdServer             = "etcd-server"              // etcd client-facing serving certificate
 	SecretEtcdPeer               = "etcd-peer"                // etcd member <-> member
+	SecretMetricsClient          = "metrics-client"           // Prometheus -> apiserver /metrics (MetricsScraperUser)
 	SecretServiceAccount         = "sa"                       // sa.key, sa.pub
-	SecretAdminKubeconfig        = "admin-kubeconfig"         // kubeconfig (system:masters)
+	SecretEncryption             = "encryption"               // encryption-config.yaml: the apiserver's EncryptionConfiguration
+	SecretAdminKubeconfig        = "admin-kubeconfig"         // kubeconfig (ClusterAdminsGroup: revocable)
+	SecretSuperAdminKubeconfig   = "super-admin-kubeconfig"   // kubeconfig (system:masters): break-glass and the hooks
 	SecretControllerManagerKC    = "controller-manager-kubeconfig"
 	SecretSchedulerKC            = "scheduler-kubeconfig"
+
+	// ClusterAdminsGroup is the admin kubeconfig's group, as kubeadm issues admin.conf since 1.29:
+	// cluster-admin only through the ClusterRoleBinding of the same name that the ready hook applies
+	// (package bootstrap), so deleting that binding revokes it. The super-admin kubeconfig is in
+	// system:masters, which the apiserver authorizes before any RBAC.
+	ClusterAdminsGroup = "kubeadm:cluster-admins"
+	// AdminUser is the admin kubeconfig's user.
+	AdminUser = "kubernetes-admin"
+	// MetricsScraperUser is the metrics client certificate's user, which the ready hook allows to
+	// read /metrics and nothing else.
+	MetricsScraperUser = "taowa:metrics-scraper"
 
 	// Keys of certificate Secrets follow the kubernetes.io/tls convention, plus the issuing CA.
 	KeyCert = "tls.crt"
 	KeyKey  = "tls.key"
 	KeyCA   = "ca.crt"
 	// Keys of the service-account Secret and of kubeconfig Secrets.
-	KeySAPrivate  = "sa.key"
-	KeySAPublic   = "sa.pub"
-	KeyKubeconfig = "kubeconfig"
+	KeySAPrivate = "sa.key"
+	KeySAPublic  = "sa.pub"
+	// KeyEncryptionConfig is the EncryptionConfiguration in the encryption Secret.
+	KeyEncryptionConfig = "encryption-config.yaml"
+	KeyKubeconfig       = "kubeconfig"
 
 	// LabelRelease selects every Secret of one tenant, e.g. to purge it after uninstall.
 	LabelRelease = "taowa.io/release"

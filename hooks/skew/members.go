@@ -3,11 +3,16 @@ package skew
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
+
+// AnnotationEtcdMembers on the etcd StatefulSet is the tenant's etcd.replicas, whether its
+// members run or sleep.
+const AnnotationEtcdMembers = "taowa.io/etcd-members"
 
 // CheckEtcdMembers refuses a step that changes the number of etcd members of a running tenant.
 // The chart starts its members as a new cluster (--initial-cluster-state=new): a member added by
@@ -15,6 +20,8 @@ import (
 // own, and the apiservers would read from both; lowering it loses the quorum. Membership changes
 // need member add and remove one at a time, which taowa does not do, so the count is fixed for the
 // life of the release. No etcd StatefulSet (a first install or Argo CD sync): nothing to compare.
+// The members are the StatefulSet's AnnotationEtcdMembers, which stays while a hibernated tenant
+// runs none; a StatefulSet of a chart before it has its replicas.
 func CheckEtcdMembers(ctx context.Context, meta kubernetes.Interface, namespace, fullName string, want int) error {
 	name := fullName + "-etcd"
 	sts, err := meta.AppsV1().StatefulSets(namespace).Get(ctx, name, metav1.GetOptions{})
@@ -27,6 +34,11 @@ func CheckEtcdMembers(ctx context.Context, meta kubernetes.Interface, namespace,
 	running := 1
 	if sts.Spec.Replicas != nil {
 		running = int(*sts.Spec.Replicas)
+	}
+	if members, ok := sts.Annotations[AnnotationEtcdMembers]; ok {
+		if running, err = strconv.Atoi(members); err != nil {
+			return fmt.Errorf("StatefulSet %s/%s: annotation %s=%q: %w", namespace, name, AnnotationEtcdMembers, members, err)
+		}
 	}
 	if running == want {
 		return nil

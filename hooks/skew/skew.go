@@ -111,9 +111,10 @@ func parseGitVersion(s string) (versions.Version, error) {
 	return versions.Parse(s)
 }
 
-// tenantClient is a client of the tenant's own apiserver, through the admin kubeconfig Secret.
+// tenantClient is a client of the tenant's own apiserver as the hooks act: super-admin, so that
+// the gate reads the Nodes even when the admins' group is not bound (a repair of a failed install).
 func tenantClient(ctx context.Context, meta kubernetes.Interface, namespace, fullName string) (kubernetes.Interface, error) {
-	cfg, err := tenant.AdminConfig(ctx, meta, namespace, fullName)
+	cfg, err := tenant.AdminConfig(ctx, meta, namespace, fullName, tenant.SuperAdmin)
 	if err != nil {
 		return nil, err
 	}

@@ -145,4 +145,60 @@ func TestCheckEtcdMembers(t *testing.T) {
 		assert.Contains(t, err.Error(), "keep etcd.replicas at 3")
 	}
 	require.NoError(t, CheckEtcdMembers(ctx, fake.NewClientset(), "ns", "t", 3), "nothing runs yet: a first install")
+
+	// Hibernated: no member runs, and the annotation keeps the count.
+	zero := int32(0)
+	asleep := fake.NewClientset(&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "t-etcd", Namespace: "ns",
+		Annotations: map[string]string{AnnotationEtcdMembers: "3"}}, Spec: appsv1.StatefulSetSpec{Replicas: &zero}})
+	require.NoError(t, CheckEtcdMembers(ctx, asleep, "ns", "t", 3), "a sleeping tenant wakes with its members")
+	assert.ErrorContains(t, CheckEtcdMembers(ctx, asleep, "ns", "t", 1), "etcd.replicas is 3 on the running tenant")
+}
+
+func TestCheckHibernation(t *testing.T) {
+	parse := func(s string) versions.Version {
+		v, err := versions.Parse(s)
+		require.NoError(t, err)
+		return v
+	}
+	v136, v137 := parse("1.36.3"), parse("1.37.2")
+	running := []Running{{Source: "Deployment t-apiserver", Version: v136}}
+	for name, tc := range map[string]struct {
+		target            versions.Version
+		asleep, hibernate bool
+		refusal           string
+	}{
+		"awake, upgraded":           {target: v137},
+		"put to sleep":              {target: v136, hibernate: true},
+		"woken":                     {target: v136, asleep: true},
+		"asleep, upgraded":          {target: v137, asleep: true, refusal: "hibernated at Kubernetes 1.36.3 (read from Deployment t-apiserver): wake it at that version first"},
+		"woken and upgraded":        {target: v137, asleep: true, hibernate: false, refusal: "wake it at that version first"},
+		"put to sleep and upgraded": {target: v137, hibernate: true, refusal: "hibernating and changing Kubernetes 1.36.3 -> 1.37.2 at once"},
+	} {
+		err := CheckHibernation(tc.target, running, tc.asleep, tc.hibernate)
+		if tc.refusal == "" {
+			assert.NoError(t, err, name)
+			continue
+		}
+		assert.True(t, IsRefused(err), "%s: %v", name, err)
+		assert.ErrorContains(t, err, tc.refusal, name)
+	}
+}
+
+func TestAsleep(t *testing.T) {
+	ctx := context.Background()
+	meta := fake.NewClientset()
+	asleep, err := Asleep(ctx, meta, "ns", "t")
+	require.NoError(t, err)
+	assert.False(t, asleep, "no Deployment: nothing sleeps")
+	for _, replicas := range []int32{2, 0} {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "t-apiserver", Namespace: "ns"}, Spec: appsv1.DeploymentSpec{Replicas: &replicas}}
+		_, err := meta.AppsV1().Deployments("ns").Create(ctx, d, metav1.CreateOptions{})
+		if err != nil {
+			_, err = meta.AppsV1().Deployments("ns").Update(ctx, d, metav1.UpdateOptions{})
+		}
+		require.NoError(t, err)
+		asleep, err := Asleep(ctx, meta, "ns", "t")
+		require.NoError(t, err)
+		assert.Equal(t, replicas == 0, asleep, "%d apiservers", replicas)
+	}
 }

@@ -1,5 +1,5 @@
-// Package tenant gives the hooks a client of a tenant's own apiserver, built from the admin
-// kubeconfig Secret that `taowa-hook pki` writes in the meta cluster.
+// Package tenant gives the hooks and the taowa CLI a client of a tenant's own apiserver, built
+// from a kubeconfig Secret that `taowa-hook pki` writes in the meta cluster.
 package tenant
 
 import (
@@ -22,10 +22,32 @@ import (
 // ErrNoControlPlane reports that the release has no admin kubeconfig yet: nothing was installed.
 var ErrNoControlPlane = fmt.Errorf("no tenant control plane: its admin kubeconfig Secret does not exist")
 
-// AdminConfig reads the admin kubeconfig of the release fullName in namespace.
-func AdminConfig(ctx context.Context, meta kubernetes.Interface, namespace, fullName string) (*rest.Config, error) {
-	name := fullName + "-" + pki.SecretAdminKubeconfig
-	s, err := meta.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+// Credential is the kubeconfig Secret (a pki.Secret* name) a client acts with.
+type Credential string
+
+const (
+	// Admin is in pki.ClusterAdminsGroup, cluster-admin through a ClusterRoleBinding that the ready
+	// hook applies and that can be deleted: what people, the CLI and helm test use.
+	Admin Credential = pki.SecretAdminKubeconfig
+	// SuperAdmin is in system:masters, which no RBAC change revokes: the hooks act with it, because
+	// they write RBAC and run before the ready hook has bound the admins' group (a first install, a
+	// repair upgrade of an install whose ready hook failed).
+	SuperAdmin Credential = pki.SecretSuperAdminKubeconfig
+)
+
+// AdminConfig reads the kubeconfig cred of the release fullName in namespace. A release whose PKI
+// Secrets were written by a taowa-hook older than the super-admin has none: its admin kubeconfig,
+// which that version issued in system:masters, stands in. The first pre-upgrade hook to this
+// version meets that (it runs before its PKI step writes the super-admin), and the PKI step moves
+// the admin to its group only after writing the super-admin.
+func AdminConfig(ctx context.Context, meta kubernetes.Interface, namespace, fullName string, cred Credential) (*rest.Config, error) {
+	secrets := meta.CoreV1().Secrets(namespace)
+	name := fullName + "-" + string(cred)
+	s, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) && cred == SuperAdmin {
+		name = fullName + "-" + string(Admin)
+		s, err = secrets.Get(ctx, name, metav1.GetOptions{})
+	}
 	if apierrors.IsNotFound(err) {
 		return nil, ErrNoControlPlane
 	}

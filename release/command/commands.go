@@ -287,6 +287,9 @@ func writeStatus(g *globals, info tenants.ReleaseInfo) error {
 	return write(g.stdout, g.output, info, func(tw *tabwriter.Writer) {
 		fmt.Fprintf(tw, "NAME:\t%s\nNAMESPACE:\t%s\nREVISION:\t%d\nSTATUS:\t%s\nKUBERNETES:\t%s\nCHART:\t%s\nUPDATED:\t%s\nDESCRIPTION:\t%s\n",
 			info.Name, info.Namespace, info.Revision, info.Status, dash(info.KubernetesVersion), info.Chart, timestamp(info.Updated), info.Description)
+		if info.Hibernated {
+			fmt.Fprintln(tw, "HIBERNATED:\ttrue (taowa wake wakes it)")
+		}
 		if info.Notes != "" {
 			fmt.Fprintf(tw, "\n%s\n", info.Notes)
 		}
@@ -354,23 +357,68 @@ func newRollback(g *globals) *cobra.Command {
 	return cmd
 }
 
+// newHibernate is taowa sleep (asleep) or taowa wake.
+func newHibernate(g *globals, asleep bool) *cobra.Command {
+	var rollout tenants.Rollout
+	use, short, example := "wake NAME", "Wake a hibernated tenant master: its etcd and masters start again, at the version it slept at",
+		"  taowa wake tenant-a -n tenant-a"
+	if asleep {
+		use, short, example = "sleep NAME", "Hibernate a tenant master: its etcd and masters scale to zero, their data and PKI kept",
+			"  taowa sleep tenant-a -n tenant-a"
+	}
+	cmd := &cobra.Command{
+		Use: use, Short: short, Example: example, Args: exactlyOneName,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := g.manager()
+			if err != nil {
+				return err
+			}
+			res, err := m.Hibernate(cmd.Context(), g.releaseNamespace(), args[0], asleep, rollout)
+			if err != nil {
+				return err
+			}
+			if !res.Changed {
+				fmt.Fprintf(g.stderr, "%s is %s already\n", args[0], map[bool]string{true: "hibernated", false: "awake"}[asleep])
+			}
+			return writeStatus(g, res.Release)
+		},
+	}
+	rolloutFlags(cmd, &rollout, "roll back when the change fails")
+	return cmd
+}
+
 func newKubeconfig(g *globals) *cobra.Command {
-	var server string
+	var opts tenants.KubeconfigOptions
 	cmd := &cobra.Command{
 		Use:   "kubeconfig NAME",
-		Short: "Print a tenant master's admin kubeconfig",
-		Long: `Print the admin kubeconfig the chart's PKI hook wrote for the tenant master. Its server is the
-apiserver's in-cluster Service URL; --server replaces it (e.g. with a port-forward's local end) and
-keeps the certificate verifying by naming the original host as TLS server name.`,
+		Short: "Print a tenant master's admin kubeconfig, or a short-lived one (--ttl)",
+		Long: `Print the admin kubeconfig the chart's PKI hook wrote for the tenant master: a client certificate
+valid for certificates.validity (a year) in the group kubeadm:cluster-admins, cluster-admin through
+the tenant's ClusterRoleBinding of that name (release/README.md: revoking it).
+
+With --ttl the kubeconfig gets a client certificate of its own instead, which expires after the
+time to live (10m at least; at most the controller-manager's --cluster-signing-duration, 8760h
+unless controllerManager.extraArgs changes it, and never after the CA): the tenant signs it through
+its CertificateSigningRequest API (signer kubernetes.io/kube-apiserver-client), which this command
+creates and approves with the admin kubeconfig; the private key is made here and never leaves this
+process. Its identity is the admin's (kubernetes-admin in kubeadm:cluster-admins) unless --user
+(with any --group) names another, whose rights are the tenant's RBAC bindings of that user and
+groups. The tenant is reached at its Service's ClusterIP, or at --server.
+
+Its server is the apiserver's in-cluster Service URL; --server replaces it (e.g. with a
+port-forward's local end) and keeps the certificate verifying by naming the original host as TLS
+server name.`,
 		Example: `  kubectl -n tenant-a port-forward svc/tenant-a-apiserver 6443 &
-  taowa kubeconfig tenant-a -n tenant-a --server https://127.0.0.1:6443 > tenant-a.kubeconfig`,
+  taowa kubeconfig tenant-a -n tenant-a --server https://127.0.0.1:6443 > tenant-a.kubeconfig
+  taowa kubeconfig tenant-a -n tenant-a --server https://127.0.0.1:6443 --ttl 1h > admin-for-an-hour.kubeconfig
+  taowa kubeconfig tenant-a -n tenant-a --ttl 8h --user alice --group dev > alice.kubeconfig`,
 		Args: exactlyOneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := g.manager()
 			if err != nil {
 				return err
 			}
-			data, err := m.Kubeconfig(cmd.Context(), g.releaseNamespace(), args[0], server)
+			data, err := m.Kubeconfig(cmd.Context(), g.releaseNamespace(), args[0], opts)
 			if err != nil {
 				return err
 			}
@@ -378,7 +426,10 @@ keeps the certificate verifying by naming the original host as TLS server name.`
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "API server URL to write instead of the in-cluster one")
+	cmd.Flags().StringVar(&opts.Server, "server", "", "API server URL to write (and, with --ttl, to reach the tenant at) instead of the in-cluster one")
+	cmd.Flags().DurationVar(&opts.TTL, "ttl", 0, "issue a client certificate of its own that expires after this time, signed by the tenant (0: the admin kubeconfig's)")
+	cmd.Flags().StringVar(&opts.User, "user", "", "with --ttl: the certificate's user (default: the admin's, kubernetes-admin in kubeadm:cluster-admins)")
+	cmd.Flags().StringSliceVar(&opts.Groups, "group", nil, "with --ttl and --user: a group of the certificate (repeatable)")
 	return cmd
 }
 

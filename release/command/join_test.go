@@ -2,7 +2,6 @@ package command
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"regexp"
 	"strings"
@@ -23,40 +22,13 @@ import (
 	"github.com/taowa/taowa/release/tenants/tenantstest"
 )
 
-const tenantClusterIP = "https://10.96.0.10:6443"
-
 // installedTenant gives c what an installed tenant master tenant-a in namespace tenant-a has in
-// the meta cluster (its admin kubeconfig Secret and apiserver Service at tenantClusterIP) and in
+// the meta cluster (tenantstest's InstalledTenant) and in
 // the tenant (cluster-info, the default/kubernetes EndpointSlice), and returns the tenant's CA.
 func installedTenant(t *testing.T, c *tenantstest.Cluster) *certs.KeyPair {
 	t.Helper()
-	ca, err := certs.NewCA("tenant-a-ca", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := ca.Issue(certs.Spec{CommonName: "admin", Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, Validity: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := certs.Kubeconfig("tenant-a", "https://tenant-a-apiserver.tenant-a.svc:6443", ca.CertPEM(), "admin", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, _ := c.Clientset()
-	ctx := context.Background()
-	if _, err := meta.CoreV1().Secrets("tenant-a").Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "tenant-a-admin-kubeconfig", Namespace: "tenant-a"},
-		Data:       map[string][]byte{"kubeconfig": kubeconfig},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := meta.CoreV1().Services("tenant-a").Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "tenant-a-apiserver", Namespace: "tenant-a"},
-		Spec:       corev1.ServiceSpec{ClusterIP: "10.96.0.10", Ports: []corev1.ServicePort{{Name: "https", Port: 6443}}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	bootstrappedTenant(t, c.Tenant(tenantClusterIP), ca.CertPEM())
+	ca, _ := c.InstalledTenant(t)
+	bootstrappedTenant(t, c.Tenant(tenantstest.TenantClusterIP), ca.CertPEM())
 	return ca
 }
 
@@ -98,7 +70,7 @@ func tokenSecret(t *testing.T, tenant *fake.Clientset, id string) *corev1.Secret
 func TestJoin(t *testing.T) {
 	c := tenantstest.NewCluster()
 	ca := installedTenant(t, c)
-	tenant := c.Tenant(tenantClusterIP)
+	tenant := c.Tenant(tenantstest.TenantClusterIP)
 	pin := join.CACertHash(ca.Cert)
 
 	start := time.Now()
@@ -125,7 +97,7 @@ func TestJoin(t *testing.T) {
 	if string(s.Data["token-secret"]) != token.Secret {
 		t.Errorf("the Secret's token-secret is not the printed token's")
 	}
-	if !strings.Contains(stderr, tenantClusterIP) {
+	if !strings.Contains(stderr, tenantstest.TenantClusterIP) {
 		t.Errorf("stderr does not say where the tenant was reached:\n%s", stderr)
 	}
 
@@ -173,7 +145,7 @@ func TestJoinThroughServer(t *testing.T) {
 	if config := c.TenantConfig(forwarded); config == nil || config.TLSClientConfig.ServerName != "tenant-a-apiserver.tenant-a.svc" {
 		t.Errorf("through --server the certificate is not verified against the admin kubeconfig's host: %+v", config)
 	}
-	if c.TenantConfig(tenantClusterIP) != nil {
+	if c.TenantConfig(tenantstest.TenantClusterIP) != nil {
 		t.Error("with --server the ClusterIP was dialled too")
 	}
 }
@@ -202,7 +174,7 @@ func TestJoinRefusals(t *testing.T) {
 			}
 		}
 	}
-	secrets, err := c.Tenant(tenantClusterIP).CoreV1().Secrets("kube-system").List(context.Background(), metav1.ListOptions{})
+	secrets, err := c.Tenant(tenantstest.TenantClusterIP).CoreV1().Secrets("kube-system").List(context.Background(), metav1.ListOptions{})
 	if err != nil || len(secrets.Items) != 0 {
 		t.Errorf("refusals created tokens: %v %v", secrets, err)
 	}

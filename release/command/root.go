@@ -52,7 +52,7 @@ rendered with the taowa post-renderer in process. Upgrades go one Kubernetes min
 
 	root.AddCommand(
 		newCreate(g), newUpgrade(g), newList(g), newStatus(g), newHistory(g),
-		newRollback(g), newKubeconfig(g), newJoin(g), newDoctor(g), newDelete(g), newRender(g),
+		newRollback(g), newHibernate(g, true), newHibernate(g, false), newKubeconfig(g), newJoin(g), newDoctor(g), newDelete(g), newRender(g),
 		newArgoCDGenerate(g), newArgoCDDiscover(g),
 	)
 	return root

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -81,8 +82,9 @@ func TestOperatorRBACCoversTheTenantMasterChart(t *testing.T) {
 	}
 }
 
-// operatorRules renders charts/taowa-operator and returns its ClusterRole's rules.
-func operatorRules(t *testing.T, chartPath string) []rbacv1.PolicyRule {
+// operatorRole renders charts/taowa-operator with values and returns the role bound to the
+// operator (not the leader election's): its kind, namespace and rules.
+func operatorRole(t *testing.T, chartPath string, values map[string]any) (kind, namespace string, rules []rbacv1.PolicyRule) {
 	t.Helper()
 	ch, err := loader.Load(chartPath)
 	if err != nil {
@@ -91,21 +93,63 @@ func operatorRules(t *testing.T, chartPath string) []rbacv1.PolicyRule {
 	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
 	install.ReleaseName, install.Namespace = "taowa-operator", "taowa-system"
 	install.DryRun, install.ClientOnly, install.Replace = true, true, true
-	rel, err := install.Run(ch, nil)
+	rel, err := install.Run(ch, values)
 	if err != nil {
 		t.Fatal(err)
 	}
+	found := 0
 	for _, obj := range decode(t, []byte(rel.Manifest)) {
-		if obj.GetKind() == "ClusterRole" {
+		if (obj.GetKind() == "ClusterRole" || obj.GetKind() == "Role") && obj.GetName() == "taowa-operator" {
 			var role rbacv1.ClusterRole
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &role); err != nil {
 				t.Fatal(err)
 			}
-			return role.Rules
+			kind, namespace, rules = obj.GetKind(), obj.GetNamespace(), role.Rules
+			found++
 		}
 	}
-	t.Fatal("charts/taowa-operator renders no ClusterRole")
-	return nil
+	if found != 1 {
+		t.Fatalf("charts/taowa-operator renders %d roles named taowa-operator, want 1", found)
+	}
+	return kind, namespace, rules
+}
+
+func operatorRules(t *testing.T, chartPath string) []rbacv1.PolicyRule {
+	t.Helper()
+	_, _, rules := operatorRole(t, chartPath, nil)
+	return rules
+}
+
+// What the operator may do is exactly the list its README documents, and it may do it only in
+// the namespace it watches when it is given one.
+func TestOperatorRBACIsTheDocumentedList(t *testing.T) {
+	all := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
+	documented := []rbacv1.PolicyRule{
+		{APIGroups: []string{"taowa.io"}, Resources: []string{"clusters"}, Verbs: []string{"get", "list", "watch", "patch", "update"}},
+		{APIGroups: []string{"taowa.io"}, Resources: []string{"clusters/status"}, Verbs: []string{"get", "patch", "update"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets", "persistentvolumeclaims"}, Verbs: all},
+		{APIGroups: []string{""}, Resources: []string{"configmaps", "services", "serviceaccounts"}, Verbs: all},
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "patch"}},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: all},
+		{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: all},
+		{APIGroups: []string{"batch"}, Resources: []string{"cronjobs"}, Verbs: all},
+		{APIGroups: []string{"policy"}, Resources: []string{"poddisruptionbudgets"}, Verbs: all},
+		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: all},
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles", "rolebindings"}, Verbs: all},
+		{APIGroups: []string{"autoscaling.k8s.io"}, Resources: []string{"verticalpodautoscalers"}, Verbs: all},
+		{APIGroups: []string{"monitoring.coreos.com"}, Resources: []string{"servicemonitors"}, Verbs: all},
+	}
+	chart := filepath.Join(filepath.Dir(tenantstest.ChartPath()), "taowa-operator")
+	kind, _, rules := operatorRole(t, chart, nil)
+	if kind != "ClusterRole" || !reflect.DeepEqual(rules, documented) {
+		t.Errorf("watching every namespace: a %s with\n%+v\nwant a ClusterRole with the documented\n%+v", kind, rules, documented)
+	}
+	kind, namespace, rules := operatorRole(t, chart, map[string]any{"watchNamespace": "tenants"})
+	if kind != "Role" || namespace != "tenants" || !reflect.DeepEqual(rules, documented) {
+		t.Errorf("watchNamespace tenants: a %s in %q, want a Role in tenants with the documented rules", kind, namespace)
+	}
 }
 
 func decode(t *testing.T, manifests []byte) []*unstructured.Unstructured {

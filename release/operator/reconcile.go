@@ -104,6 +104,7 @@ const (
 	ReasonServing          = "Serving"
 	ReasonNotServing       = "NotServing"
 	ReasonNoRelease        = "NoRelease"
+	ReasonHibernated       = v1alpha1.ReasonHibernated
 )
 
 // Reconcile takes one step: add the finalizer, install, one helm upgrade (one minor at most),
@@ -296,7 +297,10 @@ func (r *Reconciler) observe(ctx context.Context, c *v1alpha1.Cluster, status *v
 	}
 	ready, message := r.serving(ctx, c)
 	reason := ReasonServing
-	if !ready {
+	switch {
+	case c.Spec.Hibernated && !ready && info.Hibernated:
+		reason, message = ReasonHibernated, "hibernated: etcd and the masters are scaled to zero, their data kept"
+	case !ready:
 		reason = ReasonNotServing
 	}
 	r.setCondition(c, status, v1alpha1.ConditionReady, conditionStatus(ready), reason, message)

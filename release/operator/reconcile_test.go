@@ -464,3 +464,25 @@ func awaitLog(t *testing.T, logs logLines, prefix string) {
 	for !strings.HasPrefix(await(t, logs, "the log line "+prefix), prefix) {
 	}
 }
+
+// A hibernated spec is applied like any change; Ready then says the tenant sleeps, as asked,
+// rather than that it fails to serve.
+func TestReconcileHibernates(t *testing.T) {
+	h := newHarness(t, v1alpha1.ClusterSpec{KubernetesVersion: "1.37.2"})
+	h.reconcile()
+	h.reconcile()
+	if r := h.condition(v1alpha1.ConditionReady); r.Reason == ReasonHibernated {
+		t.Errorf("awake: Ready %+v", r)
+	}
+	h.update(func(c *v1alpha1.Cluster) { c.Spec.Hibernated = true })
+	h.reconcile()
+	if r := h.condition(v1alpha1.ConditionReady); r.Status != metav1.ConditionFalse || r.Reason != ReasonHibernated {
+		t.Errorf("asleep: Ready %+v, want False with reason %s", r, ReasonHibernated)
+	}
+	h.assertHistory("1 superseded 1.37.2", "2 deployed 1.37.2")
+	h.update(func(c *v1alpha1.Cluster) { c.Spec.Hibernated = false })
+	h.reconcile()
+	if r := h.condition(v1alpha1.ConditionReady); r.Reason == ReasonHibernated {
+		t.Errorf("woken: Ready %+v", r)
+	}
+}

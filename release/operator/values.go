@@ -14,6 +14,9 @@ import (
 func ChartValues(spec v1alpha1.ClusterSpec) (map[string]any, error) {
 	v := values{}
 	v.set(spec.ImageRegistry, "imageRegistry")
+	if spec.Hibernated {
+		v.set(true, "hibernated")
+	}
 	v.set(spec.Network.ServiceCIDR, "serviceCIDR")
 	v.set(spec.Network.PodCIDR, "podCIDR")
 	if eni := spec.Network.ENI; eni != nil {

@@ -27,3 +27,12 @@ func TestChartValuesAddons(t *testing.T) {
 		"coreDNS":   map[string]any{"replicas": float64(2)},
 	}, values["addons"])
 }
+
+func TestChartValuesHibernated(t *testing.T) {
+	values, err := ChartValues(v1alpha1.ClusterSpec{})
+	require.NoError(t, err)
+	assert.NotContains(t, values, "hibernated", "awake is the chart's default")
+	values, err = ChartValues(v1alpha1.ClusterSpec{Hibernated: true})
+	require.NoError(t, err)
+	assert.Equal(t, true, values["hibernated"])
+}

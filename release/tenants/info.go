@@ -20,10 +20,12 @@ type ReleaseInfo struct {
 	// Status is Helm's: deployed, failed, pending-upgrade, ...
 	Status string `json:"status"`
 	// KubernetesVersion is the version the revision deploys, or "" when its values are unreadable.
-	KubernetesVersion string    `json:"kubernetesVersion"`
-	Chart             string    `json:"chart"`
-	Updated           time.Time `json:"updated"`
-	Description       string    `json:"description"`
+	KubernetesVersion string `json:"kubernetesVersion"`
+	// Hibernated: the revision puts the tenant to sleep (the chart's hibernated value).
+	Hibernated  bool      `json:"hibernated,omitempty"`
+	Chart       string    `json:"chart"`
+	Updated     time.Time `json:"updated"`
+	Description string    `json:"description"`
 	// Notes is the chart's NOTES.txt (how to fetch the admin kubeconfig); Status fills it.
 	Notes string `json:"notes,omitempty"`
 }
@@ -51,6 +53,7 @@ func infoOf(rel *release.Release, withNotes bool) ReleaseInfo {
 	if k, err := KubernetesVersion(rel); err == nil {
 		info.KubernetesVersion = k.String()
 	}
+	info.Hibernated = hibernated(rel.Config)
 	if withNotes {
 		info.Notes = strings.TrimSpace(rel.Info.Notes)
 	}

@@ -69,7 +69,7 @@ func (m *Manager) adminClient(ctx context.Context, namespace, name, server strin
 	if err != nil {
 		return nil, nil, err
 	}
-	admin, err := tenant.AdminConfig(ctx, meta, namespace, name)
+	admin, err := tenant.AdminConfig(ctx, meta, namespace, name, tenant.Admin)
 	if errors.Is(err, tenant.ErrNoControlPlane) {
 		return nil, nil, fmt.Errorf("%w: is %s installed (taowa status %s -n %s)?", err, name, name, namespace)
 	}

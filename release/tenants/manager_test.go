@@ -323,11 +323,11 @@ func TestKubeconfigServerOverride(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	asIs, err := m.Kubeconfig(context.Background(), "tenant-a", "tenant-a", "")
+	asIs, err := m.Kubeconfig(context.Background(), "tenant-a", "tenant-a", KubeconfigOptions{})
 	if err != nil || !bytes.Equal(asIs, data) {
 		t.Errorf("without --server: got %q, %v; want the Secret's bytes", asIs, err)
 	}
-	overridden, err := m.Kubeconfig(context.Background(), "tenant-a", "tenant-a", "https://127.0.0.1:6443")
+	overridden, err := m.Kubeconfig(context.Background(), "tenant-a", "tenant-a", KubeconfigOptions{Server: "https://127.0.0.1:6443"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func TestKubeconfigServerOverride(t *testing.T) {
 		t.Errorf("cluster %+v: want the new server and the original host as TLS server name", cluster)
 	}
 
-	if _, err := m.Kubeconfig(context.Background(), "tenant-a", "tenant-b", ""); err == nil || !strings.Contains(err.Error(), "tenant-b-admin-kubeconfig") {
+	if _, err := m.Kubeconfig(context.Background(), "tenant-a", "tenant-b", KubeconfigOptions{}); err == nil || !strings.Contains(err.Error(), "tenant-b-admin-kubeconfig") {
 		t.Errorf("missing Secret: got %v, want an error naming it", err)
 	}
 }

@@ -134,7 +134,7 @@ func (m *Manager) upgradeCluster(ctx context.Context, objects dynamic.ResourceIn
 }
 
 // FollowCluster reads the Cluster ref from objects until the operator has acted on generation:
-// done and Ready, or Degraded (an error with the operator's reason and message). It reports each
+// done and Ready (or asleep, as a hibernated spec asks), or Degraded (an error with the operator's reason and message). It reports each
 // new Progressing message to the progress writer and calls seen, when set, with every state read.
 // A timeout of 0 leaves the wait to ctx.
 func (m *Manager) FollowCluster(ctx context.Context, objects dynamic.ResourceInterface, ref Ref, generation int64, timeout time.Duration, seen func(*v1alpha1.Cluster)) (*v1alpha1.Cluster, error) {
@@ -165,8 +165,8 @@ func (m *Manager) FollowCluster(ctx context.Context, objects dynamic.ResourceInt
 			return false, fmt.Errorf("the operator reports %s: %s", degraded.Reason, degraded.Message)
 		}
 		ready := currentCondition(last, v1alpha1.ConditionReady, generation)
-		return last.Status.ObservedGeneration >= generation && progressing != nil && progressing.Status == metav1.ConditionFalse &&
-			ready != nil && ready.Status == metav1.ConditionTrue, nil
+		settled := ready != nil && (ready.Status == metav1.ConditionTrue || ready.Reason == v1alpha1.ReasonHibernated && last.Spec.Hibernated)
+		return last.Status.ObservedGeneration >= generation && progressing != nil && progressing.Status == metav1.ConditionFalse && settled, nil
 	})
 	if err != nil {
 		return last, fmt.Errorf("following generation %d: %w", generation, err)

@@ -148,6 +148,9 @@ func (m *Manager) Upgrade(ctx context.Context, name string, opts UpgradeOptions)
 	if result.From, err = KubernetesVersion(current); err != nil {
 		return fail(err)
 	}
+	if hibernated(current.Config) {
+		return fail(&RefusedError{Err: fmt.Errorf("the tenant is hibernated: wake it first (taowa wake %s -n %s)", name, opts.Namespace)})
+	}
 	steps, err := PlanUpgrade(result.From, opts.To)
 	if err != nil {
 		return fail(err)

@@ -17,8 +17,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/taowa/taowa/postrender"
 	"github.com/taowa/taowa/release/tenants"
 )
 
@@ -68,6 +70,8 @@ func TestTaowaCLI(t *testing.T) {
 	require.Len(t, list, 1)
 	assert.Equal(t, "1.36.3", list[0].KubernetesVersion)
 
+	hibernate(ctx, t, cli, tn)
+
 	var upgrade struct {
 		From, To string
 		Steps    []struct{ From, To string }
@@ -80,8 +84,13 @@ func TestTaowaCLI(t *testing.T) {
 
 	var history []tenants.Revision
 	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "history", tn.release, "-o", "json")), &history))
-	require.Len(t, history, 2)
-	assert.Equal(t, []string{"1.36.3", "1.37.2"}, []string{history[0].KubernetesVersion, history[1].KubernetesVersion})
+	require.Len(t, history, 5)
+	var revisions []string
+	for _, r := range history {
+		revisions = append(revisions, r.KubernetesVersion+" "+r.Status)
+	}
+	assert.Equal(t, []string{"1.36.3 superseded", "1.36.3 superseded", "1.37.2 failed", "1.36.3 superseded", "1.37.2 deployed"}, revisions,
+		"installed, slept, an upgrade refused asleep, woken, upgraded")
 
 	_, err := cli.run(ctx, "upgrade", tn.release, "--to", "1.38.0")
 	require.Error(t, err, "an unsupported version is refused")
@@ -98,12 +107,78 @@ func TestTaowaCLI(t *testing.T) {
 	require.NoError(t, os.WriteFile(kubeconfig, []byte(cli.must(ctx, t, "kubeconfig", tn.release, "--server", "https://"+svc.Spec.ClusterIP+":6443")), 0o600))
 	version := kubectl(t, "--kubeconfig", kubeconfig, "version", "-o", "json")
 	assert.Contains(t, version, `"gitVersion": "v1.36.3"`)
+	// The admin is cluster-admin through a binding (revocable), not system:masters.
+	whoami := kubectl(t, "--kubeconfig", kubeconfig, "auth", "whoami", "-o", "json")
+	assert.Contains(t, whoami, `"kubeadm:cluster-admins"`)
+	assert.NotContains(t, whoami, "system:masters")
+
+	// Short-lived credentials, signed by the tenant: the admin's identity, or a user of no rights.
+	shortLived := filepath.Join(t.TempDir(), "short.kubeconfig")
+	require.NoError(t, os.WriteFile(shortLived, []byte(cli.must(ctx, t, "kubeconfig", tn.release, "--server", "https://"+svc.Spec.ClusterIP+":6443", "--ttl", "10m")), 0o600))
+	assert.Contains(t, kubectl(t, "--kubeconfig", shortLived, "auth", "whoami", "-o", "json"), `"kubeadm:cluster-admins"`)
+	require.NoError(t, os.WriteFile(shortLived, []byte(cli.must(ctx, t, "kubeconfig", tn.release, "--server", "https://"+svc.Spec.ClusterIP+":6443",
+		"--ttl", "10m", "--user", "e2e-alice")), 0o600))
+	out, err := exec.CommandContext(ctx, env.kubectl, "--kubeconfig", shortLived, "get", "namespaces").CombinedOutput()
+	require.Error(t, err, "a user of no rights lists namespaces: %s", out)
+	assert.Contains(t, string(out), `User "e2e-alice" cannot list resource "namespaces"`)
 
 	cli.must(ctx, t, "delete", tn.release)
 	waitUntil(ctx, t, "the tenant's Pods are gone", func(ctx context.Context) (bool, error) {
 		pods, err := env.client.CoreV1().Pods(cli.namespace).List(ctx, metav1.ListOptions{LabelSelector: "taowa.io/component"})
 		return err == nil && len(pods.Items) == 0, err
 	})
+}
+
+// hibernate puts the tenant to sleep and wakes it: its Pods go, its volumes and data stay, an
+// upgrade while it sleeps is refused (by the CLI and by the chart's gate) and changes nothing,
+// and it wakes to Ready with the same objects.
+func hibernate(ctx context.Context, t *testing.T, cli taowaCLI, tn tenant) {
+	client := tenantClient(ctx, t, tn)
+	writeObjects(ctx, t, client)
+	// A Secret whose value the pre-upgrade snapshot of the sleep holds, encrypted.
+	plaintext := fmt.Sprintf("taowa-e2e-plaintext-%d", time.Now().UnixNano())
+	_, err := client.CoreV1().Secrets("lifecycle").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "plain"},
+		StringData: map[string]string{"value": plaintext}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	var slept tenants.ReleaseInfo
+	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "sleep", tn.release, "-o", "json")), &slept))
+	assert.True(t, slept.Hibernated)
+	waitUntil(ctx, t, "the tenant's Pods are gone", func(ctx context.Context) (bool, error) {
+		pods, err := env.client.CoreV1().Pods(cli.namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + tn.release})
+		return err == nil && len(pods.Items) == 0, err
+	})
+	// Encryption at rest: the snapshot taken before the tenant slept has the Secret under the
+	// tenant's key, and its value nowhere in clear.
+	found := grepSnapshots(ctx, t, tn, plaintext, "k8s:enc:aescbc:v1:key1:")
+	assert.Zero(t, found[plaintext], "snapshots that hold the Secret's value in clear")
+	assert.NotZero(t, found["k8s:enc:aescbc:v1:key1:"], "snapshots with Secrets encrypted under key1")
+	claims, err := env.client.CoreV1().PersistentVolumeClaims(cli.namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=etcd"})
+	require.NoError(t, err)
+	require.Len(t, claims.Items, tn.etcdMembers(), "etcd's volumes are kept")
+	for _, c := range claims.Items {
+		assert.Equal(t, corev1.ClaimBound, c.Status.Phase, c.Name)
+	}
+
+	_, err = cli.run(ctx, "upgrade", tn.release, "--to", "1.37.2")
+	require.Error(t, err, "an upgrade of a sleeping tenant is refused")
+	assert.Contains(t, err.Error(), "the tenant is hibernated: wake it first")
+	h := helmFor(t, 3)
+	out, err := h.output(ctx, "upgrade", tn.release, filepath.Join(repoRoot(), "charts", "tenant-master"), "-n", cli.namespace,
+		"--reuse-values", "--set", "kubernetesVersion=1.37.2", "--post-renderer", filepath.Join(repoRoot(), "bin", "taowa-postrender"), "--wait")
+	require.Error(t, err, "helm upgrade of a sleeping tenant: %s", out)
+	assert.Contains(t, kubectl(t, "-n", cli.namespace, "logs", "job/"+tn.release+"-pre-upgrade"), "the tenant is hibernated at Kubernetes 1.36.3")
+	apiserver, err := env.client.AppsV1().Deployments(cli.namespace).Get(ctx, tn.release+"-apiserver", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(0), *apiserver.Spec.Replicas, "the refused upgrade changed nothing")
+	assert.Equal(t, "1.36.3", apiserver.Spec.Template.Annotations[postrender.AnnotationKubernetesVersion])
+
+	start := time.Now()
+	var woken tenants.ReleaseInfo
+	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "wake", tn.release, "-o", "json")), &woken))
+	t.Logf("taowa wake returned after %.1fs, the tenant serving", time.Since(start).Seconds())
+	assert.False(t, woken.Hibernated)
+	requireServes(ctx, t, tn, "1.36.3")
+	assertObjects(ctx, t, tn)
 }
 
 // TestTaowaFleetUpgrade upgrades five tenants with one canary and two at a time: first with a

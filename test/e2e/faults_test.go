@@ -51,7 +51,7 @@ func TestPKIHookKilledHalfway(t *testing.T) {
 
 	secrets, err := env.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: pki.LabelRelease + "=killed"})
 	require.NoError(t, err)
-	assert.Len(t, secrets.Items, 13)
+	assert.Len(t, secrets.Items, 15)
 	caSecret, err := env.client.CoreV1().Secrets(ns).Get(ctx, "killed-"+pki.SecretCA, metav1.GetOptions{})
 	require.NoError(t, err)
 	if caSerial != "" {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 
 	"github.com/taowa/taowa/hooks/pki"
 	"github.com/taowa/taowa/versions"
@@ -353,6 +355,35 @@ func listSnapshots(ctx context.Context, t *testing.T, tn tenant) []string {
 		return err == nil && p.Status.Phase == corev1.PodSucceeded, err
 	})
 	return strings.Fields(kubectl(t, "-n", tn.namespace, "logs", pod.Name))
+}
+
+// grepSnapshots returns, for each of needles, how many of tn's snapshot files contain it.
+func grepSnapshots(ctx context.Context, t *testing.T, tn tenant, needles ...string) map[string]int {
+	t.Helper()
+	script := `for n in "$@"; do echo "$(grep -l -F -e "$n" /snapshots/*.db 2>/dev/null | wc -l) $n"; done`
+	spec := withVolume(busyboxPod(script), "snapshots", "/snapshots")
+	spec.Containers[0].Command = append([]string{"sh", "-c", script, "grep-snapshots"}, needles...)
+	// etcd writes snapshots readable by their owner only: the chart's hook user.
+	spec.SecurityContext.RunAsUser, spec.SecurityContext.RunAsGroup = ptr.To[int64](65532), ptr.To[int64](65532)
+	spec.RestartPolicy = corev1.RestartPolicyNever
+	spec.Volumes = []corev1.Volume{{Name: "snapshots", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: tn.release + "-etcd-snapshots", ReadOnly: true},
+	}}}
+	pod, err := env.client.CoreV1().Pods(tn.namespace).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "grep-snapshots-"}, Spec: spec}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	defer env.client.CoreV1().Pods(tn.namespace).Delete(context.Background(), pod.Name, metav1.DeleteOptions{})
+	waitUntil(ctx, t, "the snapshots searched", func(ctx context.Context) (bool, error) {
+		p, err := env.client.CoreV1().Pods(tn.namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodSucceeded, err
+	})
+	found := map[string]int{}
+	for line := range strings.Lines(kubectl(t, "-n", tn.namespace, "logs", pod.Name)) {
+		count, needle, _ := strings.Cut(strings.TrimSpace(line), " ")
+		n, err := strconv.Atoi(count)
+		require.NoError(t, err, "line %q", line)
+		found[needle] = n
+	}
+	return found
 }
 
 // TestTenantUpgradeChain (make e2e-versions) installs the oldest supported minor and upgrades it

@@ -346,7 +346,7 @@ func assertOnlyDataLeft(ctx context.Context, t *testing.T, tn tenant) {
 
 	secrets, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: pki.LabelRelease + "=" + tn.release})
 	require.NoError(t, err)
-	assert.Len(t, secrets.Items, 13, "the PKI Secrets are kept")
+	assert.Len(t, secrets.Items, 16, "the PKI Secrets are kept")
 	pvcSelector := "app.kubernetes.io/instance=" + tn.release + ",app.kubernetes.io/component in (etcd,etcd-snapshots)"
 	pvcs, err := c.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{LabelSelector: pvcSelector})
 	require.NoError(t, err)

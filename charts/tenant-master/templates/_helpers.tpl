@@ -104,7 +104,7 @@ metadata:
     {{- include "tenant-master.labels" .root | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
 spec:
-  replicas: {{ .values.replicas }}
+  replicas: {{ if .root.Values.hibernated }}0{{ else }}{{ .values.replicas }}{{ end }}
   selector:
     matchLabels:
       {{- include "tenant-master.selectorLabels" $sel | nindent 6 }}
@@ -243,7 +243,7 @@ Arguments: root, component.
 {{- define "tenant-master.pkiSecretNames" -}}
 {{- $full := include "tenant-master.fullname" . -}}
 {{- $names := list -}}
-{{- range list "ca" "front-proxy-ca" "etcd-ca" "apiserver" "apiserver-kubelet-client" "apiserver-etcd-client" "front-proxy-client" "etcd-server" "etcd-peer" "sa" "admin-kubeconfig" "controller-manager-kubeconfig" "scheduler-kubeconfig" -}}
+{{- range list "ca" "front-proxy-ca" "etcd-ca" "apiserver" "apiserver-kubelet-client" "apiserver-etcd-client" "front-proxy-client" "etcd-server" "etcd-peer" "metrics-client" "sa" "encryption" "admin-kubeconfig" "super-admin-kubeconfig" "controller-manager-kubeconfig" "scheduler-kubeconfig" -}}
 {{- $names = append $names (printf "%s-%s" $full .) -}}
 {{- end -}}
 {{- toJson $names -}}
@@ -275,6 +275,7 @@ Arguments: root, component.
 - --tenant-dns-domain={{ .Values.clusterDomain }}
 - --external-addresses={{ join "," .Values.apiserver.externalAddresses }}
 - --apiserver-port={{ .Values.apiserver.service.port }}
+- --encryption-at-rest={{ .Values.encryptionAtRest.enabled }}
 - --instance={{ .Release.Name }}
 {{- if .Values.network.eni.enabled }}
 # Nodes join at the apiservers' ENI addresses, known once they run.

@@ -21,8 +21,8 @@ import (
 )
 
 // runEtcdSnapshot takes a snapshot of the tenant's etcd into --dir. As a hook it may run before
-// there is any etcd (Argo CD runs pre-upgrade hooks on a first sync): with --skip-if-no-etcd it
-// asks the meta cluster whether the StatefulSet exists, and succeeds without one.
+// there is any etcd (Argo CD runs pre-upgrade hooks on a first sync) or while it sleeps: with
+// --skip-if-no-etcd it asks the meta cluster whether the StatefulSet runs, and succeeds without.
 func runEtcdSnapshot(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("etcd-snapshot", flag.ExitOnError)
 	var cfg etcdsnapshot.Config
@@ -35,7 +35,7 @@ func runEtcdSnapshot(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Prefix, "prefix", "pre-upgrade", "name of the series: snapshots are <prefix>-<time>-rev<revision>.db")
 	fs.IntVar(&cfg.Retain, "retain", 5, "snapshots of the series to keep; 0 keeps all")
 	fs.StringVar(&cfg.Keep, "keep", "", "a snapshot file never pruned (the one etcd.restoreFrom names)")
-	skipIfNoEtcd := fs.Bool("skip-if-no-etcd", false, "succeed without a snapshot when the release has no etcd StatefulSet yet")
+	skipIfNoEtcd := fs.Bool("skip-if-no-etcd", false, "succeed without a snapshot when the release has no etcd StatefulSet yet, or has it scaled to zero (hibernated)")
 	_ = fs.Parse(args)
 	if *endpoints == "" {
 		return errors.New("--endpoints is required")
@@ -49,11 +49,18 @@ func runEtcdSnapshot(ctx context.Context, args []string) error {
 			return err
 		}
 		sts := *fullName + "-etcd"
-		if _, err := meta.AppsV1().StatefulSets(*namespace).Get(ctx, sts, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		set, err := meta.AppsV1().StatefulSets(*namespace).Get(ctx, sts, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
 			fmt.Printf("no StatefulSet %s/%s yet: nothing to snapshot\n", *namespace, sts)
 			return nil
-		} else if err != nil {
+		case err != nil:
 			return fmt.Errorf("read StatefulSet %s/%s: %w", *namespace, sts, err)
+		case set.Spec.Replicas != nil && *set.Spec.Replicas == 0:
+			// Hibernated: the data is as it was when the tenant went to sleep, which the
+			// pre-upgrade snapshot of that change holds.
+			fmt.Printf("StatefulSet %s/%s is scaled to zero (the tenant is hibernated): nothing runs to snapshot\n", *namespace, sts)
+			return nil
 		}
 	}
 	cfg.CAFile = filepath.Join(*tlsDir, pki.KeyCA)

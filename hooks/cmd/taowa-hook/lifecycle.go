@@ -49,6 +49,7 @@ func runSkewCheck(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("skew-check", flag.ExitOnError)
 	r.register(fs)
 	etcdReplicas := fs.Int("etcd-replicas", 0, "the etcd members the release asks for: refused when the running tenant has another number (0: not checked)")
+	hibernate := fs.Bool("hibernated", false, "the release puts the tenant to sleep: refused with a version change, as is a version change of a sleeping tenant")
 	target, meta, err := r.parse(fs, args)
 	if err != nil {
 		return err
@@ -69,8 +70,20 @@ func runSkewCheck(ctx context.Context, args []string) error {
 	if err := skew.Check(versions.Builtin(), target, running); err != nil {
 		return err
 	}
+	asleep, err := skew.Asleep(ctx, meta, r.namespace, r.fullName)
+	if err != nil {
+		return err
+	}
+	if err := skew.CheckHibernation(target, running, asleep, *hibernate); err != nil {
+		return err
+	}
 	for _, rv := range running {
 		fmt.Printf("ok: %s -> %s (running version read from %s)\n", rv.Version, target, rv.Source)
+	}
+	if asleep {
+		// A sleeping tenant has no Nodes to read (its apiserver is down), and cannot have gained any.
+		fmt.Println("ok: the tenant is hibernated; it wakes at the version it slept at")
+		return nil
 	}
 	kubelets, err := skew.ObserveKubelets(ctx, meta, r.namespace, r.fullName)
 	if err != nil {
@@ -108,7 +121,8 @@ func runReady(ctx context.Context, args []string) error {
 	if *server == "" {
 		return errors.New("--cluster-info-server is required")
 	}
-	admin, err := tenant.AdminConfig(ctx, meta, r.namespace, r.fullName)
+	// Super-admin: bootstrap.Apply binds the admins' group, which until then is nobody.
+	admin, err := tenant.AdminConfig(ctx, meta, r.namespace, r.fullName, tenant.SuperAdmin)
 	if err != nil {
 		return err
 	}
@@ -137,7 +151,7 @@ func runReady(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
-	fmt.Println("bootstrapped: cluster-info, kubeadm join configuration, node bootstrap RBAC, cluster-admins, helm test identity")
+	fmt.Println("bootstrapped: cluster-info, kubeadm join configuration, node bootstrap RBAC, cluster-admins, metrics reader, helm test identity")
 	if err := addonsF.apply(ctx, admin, client, version); err != nil {
 		return err
 	}

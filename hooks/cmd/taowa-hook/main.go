@@ -36,8 +36,9 @@ commands:
   skew-check   refuse an upgrade or rollback that skips a minor, leaves the supported range or
                leaves a Node's kubelet outside the version-skew policy (exit code 3), judging by
                the versions the tenant's control plane and kubelets run
-  ready        wait for the tenant apiserver's /readyz, then bootstrap it (cluster-info, node
-               bootstrap RBAC, the helm test identity)
+  ready        wait for the tenant apiserver's /readyz, then bootstrap it as its super-admin
+               (cluster-info, node bootstrap RBAC, the admins' and the metrics client's RBAC,
+               the helm test identity)
   test         what helm test runs: /version and a restricted identity's create, read, delete
   wait-order   hold a control-plane Pod back until starting it keeps the version-skew policy
   snapshot-volume
@@ -174,6 +175,7 @@ func runPKI(ctx context.Context, args []string) error {
 		"with a CA rotation, restart those the phase requires and wait until they have rolled out")
 	advertised := fs.Bool("tenant-advertised-addresses", false, "once the tenant's apiserver serves, name the addresses it "+
 		"advertises (its default/kubernetes endpoints: with an ENI, where nodes join) in its serving certificate; nothing before the first install")
+	fs.BoolVar(&cfg.EncryptionAtRest, "encryption-at-rest", false, "write the apiserver's EncryptionConfiguration (a fresh AES key) when it is missing")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the meta cluster (default: in-cluster)")
 	_ = fs.Parse(args)
 	if external != "" {
@@ -236,7 +238,8 @@ func advertisedAddresses(ctx context.Context, meta kubernetes.Interface, namespa
 	if err != nil {
 		return nil, err
 	}
-	admin, err := tenant.AdminConfig(ctx, meta, namespace, fullName)
+	// Super-admin: after an install the admins' group is bound only by the ready step after this.
+	admin, err := tenant.AdminConfig(ctx, meta, namespace, fullName, tenant.SuperAdmin)
 	if errors.Is(err, tenant.ErrNoControlPlane) {
 		return nil, nil
 	}

@@ -48,6 +48,9 @@ type ClusterSpec struct {
 	// Addons are what the tenant gets as it comes, applied inside it: kube-proxy and CoreDNS,
 	// both on unless turned off.
 	Addons AddonsSpec `json:"addons,omitempty"`
+	// Hibernated puts the tenant to sleep: its etcd and masters scale to zero, every byte of data
+	// kept; false wakes it. The version cannot change while it sleeps, nor as it goes to sleep.
+	Hibernated bool `json:"hibernated,omitempty"`
 	// DeletionPolicy says what deleting the Cluster removes, after a final etcd snapshot:
 	// Delete (the default) everything but the snapshot volume, which keeps the final snapshot;
 	// Retain keeps what helm uninstall keeps (PKI Secrets, etcd volumes), so that a new Cluster
@@ -171,6 +174,8 @@ type ClusterStatus struct {
 const (
 	// ConditionReady: the tenant's apiserver serves, at Status.KubernetesVersion.
 	ConditionReady = "Ready"
+	// ReasonHibernated is Ready's reason while the tenant sleeps as its spec asks.
+	ReasonHibernated = "Hibernated"
 	// ConditionProgressing: the operator is installing, upgrading or deleting the release.
 	ConditionProgressing = "Progressing"
 	// ConditionDegraded: the last change failed (and was rolled back) or is refused; the message
