@@ -342,48 +342,44 @@ func adminKubeconfigFile(ctx context.Context, t *testing.T, tn tenant) string {
 // listSnapshots lists the snapshot volume's snapshots, oldest first, from a Pod that mounts it.
 func listSnapshots(ctx context.Context, t *testing.T, tn tenant) []string {
 	t.Helper()
-	spec := withVolume(busyboxPod("ls -1 /snapshots | grep '^[^.].*[.]db$' | sort || true"), "snapshots", "/snapshots")
-	spec.RestartPolicy = corev1.RestartPolicyNever
-	spec.Volumes = []corev1.Volume{{Name: "snapshots", VolumeSource: corev1.VolumeSource{
-		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: tn.release + "-etcd-snapshots", ReadOnly: true},
-	}}}
-	pod, err := env.client.CoreV1().Pods(tn.namespace).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "ls-snapshots-"}, Spec: spec}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	defer env.client.CoreV1().Pods(tn.namespace).Delete(context.Background(), pod.Name, metav1.DeleteOptions{})
-	waitUntil(ctx, t, "snapshot listing", func(ctx context.Context) (bool, error) {
-		p, err := env.client.CoreV1().Pods(tn.namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-		return err == nil && p.Status.Phase == corev1.PodSucceeded, err
-	})
-	return strings.Fields(kubectl(t, "-n", tn.namespace, "logs", pod.Name))
+	return strings.Fields(onSnapshotVolume(ctx, t, tn, "snapshot listing", "ls -1 /snapshots | grep '^[^.].*[.]db$' | sort || true"))
 }
 
 // grepSnapshots returns, for each of needles, how many of tn's snapshot files contain it.
 func grepSnapshots(ctx context.Context, t *testing.T, tn tenant, needles ...string) map[string]int {
 	t.Helper()
-	script := `for n in "$@"; do echo "$(grep -l -F -e "$n" /snapshots/*.db 2>/dev/null | wc -l) $n"; done`
-	spec := withVolume(busyboxPod(script), "snapshots", "/snapshots")
-	spec.Containers[0].Command = append([]string{"sh", "-c", script, "grep-snapshots"}, needles...)
-	// etcd writes snapshots readable by their owner only: the chart's hook user.
-	spec.SecurityContext.RunAsUser, spec.SecurityContext.RunAsGroup = ptr.To[int64](65532), ptr.To[int64](65532)
-	spec.RestartPolicy = corev1.RestartPolicyNever
-	spec.Volumes = []corev1.Volume{{Name: "snapshots", VolumeSource: corev1.VolumeSource{
-		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: tn.release + "-etcd-snapshots", ReadOnly: true},
-	}}}
-	pod, err := env.client.CoreV1().Pods(tn.namespace).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "grep-snapshots-"}, Spec: spec}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	defer env.client.CoreV1().Pods(tn.namespace).Delete(context.Background(), pod.Name, metav1.DeleteOptions{})
-	waitUntil(ctx, t, "the snapshots searched", func(ctx context.Context) (bool, error) {
-		p, err := env.client.CoreV1().Pods(tn.namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-		return err == nil && p.Status.Phase == corev1.PodSucceeded, err
-	})
+	out := onSnapshotVolume(ctx, t, tn, "the snapshots searched",
+		`for n in "$@"; do echo "$(grep -l -F -e "$n" /snapshots/*.db 2>/dev/null | wc -l) $n"; done`, needles...)
 	found := map[string]int{}
-	for line := range strings.Lines(kubectl(t, "-n", tn.namespace, "logs", pod.Name)) {
+	for line := range strings.Lines(out) {
 		count, needle, _ := strings.Cut(strings.TrimSpace(line), " ")
 		n, err := strconv.Atoi(count)
 		require.NoError(t, err, "line %q", line)
 		found[needle] = n
 	}
 	return found
+}
+
+// onSnapshotVolume runs script (with args as $1...) in a Pod that mounts tn's snapshot volume
+// read-only at /snapshots, and returns its output.
+func onSnapshotVolume(ctx context.Context, t *testing.T, tn tenant, what, script string, args ...string) string {
+	t.Helper()
+	spec := withVolume(busyboxPod(script), "snapshots", "/snapshots")
+	spec.Containers[0].Command = append([]string{"sh", "-c", script, "snapshots"}, args...)
+	// etcd writes snapshots readable by their owner only: the chart's hook user.
+	spec.SecurityContext.RunAsUser, spec.SecurityContext.RunAsGroup = ptr.To[int64](65532), ptr.To[int64](65532)
+	spec.RestartPolicy = corev1.RestartPolicyNever
+	spec.Volumes = []corev1.Volume{{Name: "snapshots", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: tn.release + "-etcd-snapshots", ReadOnly: true},
+	}}}
+	pod, err := env.client.CoreV1().Pods(tn.namespace).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "snapshots-"}, Spec: spec}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	defer env.client.CoreV1().Pods(tn.namespace).Delete(context.Background(), pod.Name, metav1.DeleteOptions{})
+	waitUntil(ctx, t, what, func(ctx context.Context) (bool, error) {
+		p, err := env.client.CoreV1().Pods(tn.namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodSucceeded, err
+	})
+	return kubectl(t, "-n", tn.namespace, "logs", pod.Name)
 }
 
 // TestTenantUpgradeChain (make e2e-versions) installs the oldest supported minor and upgrades it
