@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/taowa/taowa/hack/metacluster"
+	"github.com/taowa/taowa/release/tenants"
 )
 
 // Benchmarks run with `make bench`, one go test per benchmark (see the Makefile). They are
@@ -93,26 +93,20 @@ func recordTimeline(ctx context.Context, tb testing.TB, tn tenant, name string) 
 // kubelet's summary API.
 func reportIdleMemory(ctx context.Context, b *testing.B, namespace string) {
 	time.Sleep(30 * time.Second)
-	raw, err := env.client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", metacluster.NodeName, "proxy/stats/summary").DoRaw(ctx)
+	summary, err := tenants.ReadKubeletSummary(ctx, env.client, metacluster.NodeName)
 	require.NoError(b, err)
-	var summary struct {
-		Pods []struct {
-			PodRef     struct{ Name, Namespace string }
-			Containers []struct {
-				Name   string
-				Memory struct{ RSSBytes uint64 }
-			}
-		}
-	}
-	require.NoError(b, json.Unmarshal(raw, &summary))
 	var total uint64
 	for _, p := range summary.Pods {
 		if p.PodRef.Namespace != namespace {
 			continue
 		}
 		for _, c := range p.Containers {
-			total += c.Memory.RSSBytes
-			b.ReportMetric(float64(c.Memory.RSSBytes)/(1<<20), "MiB-rss/"+c.Name)
+			var rss uint64
+			if c.Memory != nil {
+				rss = c.Memory.RSSBytes
+			}
+			total += rss
+			b.ReportMetric(float64(rss)/(1<<20), "MiB-rss/"+c.Name)
 		}
 	}
 	b.ReportMetric(float64(total)/(1<<20), "MiB-rss/tenant")

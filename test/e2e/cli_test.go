@@ -18,8 +18,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
+	"github.com/taowa/taowa/hooks/bootstrap"
+	"github.com/taowa/taowa/hooks/pki"
 	"github.com/taowa/taowa/postrender"
 	"github.com/taowa/taowa/release/tenants"
 )
@@ -60,10 +64,13 @@ func TestTaowaCLI(t *testing.T) {
 	tn := tenant{release: "tenant-t", namespace: cli.namespace, version: "1.36.3"}
 
 	var created tenants.ReleaseInfo
-	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "create", tn.release, "--version", "1.36.3", "-o", "json")), &created))
+	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "create", tn.release, "--version", "1.36.3",
+		"--set", "apiserver.audit.enabled=true", "-o", "json")), &created))
 	assert.Equal(t, "deployed", created.Status)
 	assert.Contains(t, created.Notes, "admin-kubeconfig", "the chart's notes")
 	requireServes(ctx, t, tn, "1.36.3")
+	assertAudited(ctx, t, tn)
+	assertTop(ctx, t, cli, tn)
 
 	var list []tenants.ReleaseInfo
 	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "list", "-o", "json")), &list))
@@ -96,6 +103,10 @@ func TestTaowaCLI(t *testing.T) {
 	require.Error(t, err, "an unsupported version is refused")
 	assert.Contains(t, err.Error(), "1.38")
 
+	revokeAdmins(ctx, t, tn)
+	assertMetricsIdentity(ctx, t, tn)
+
+	// The rollback's ready step applies the admins' binding again.
 	cli.must(ctx, t, "rollback", tn.release)
 	requireServes(ctx, t, tn, "1.36.3")
 	waitComponentsAt(ctx, t, cli.namespace, "1.36.3")
@@ -111,6 +122,7 @@ func TestTaowaCLI(t *testing.T) {
 	whoami := kubectl(t, "--kubeconfig", kubeconfig, "auth", "whoami", "-o", "json")
 	assert.Contains(t, whoami, `"kubeadm:cluster-admins"`)
 	assert.NotContains(t, whoami, "system:masters")
+	kubectl(t, "--kubeconfig", kubeconfig, "get", "namespaces") // the binding is back
 
 	// Short-lived credentials, signed by the tenant: the admin's identity, or a user of no rights.
 	shortLived := filepath.Join(t.TempDir(), "short.kubeconfig")
@@ -127,6 +139,135 @@ func TestTaowaCLI(t *testing.T) {
 		pods, err := env.client.CoreV1().Pods(cli.namespace).List(ctx, metav1.ListOptions{LabelSelector: "taowa.io/component"})
 		return err == nil && len(pods.Items) == 0, err
 	})
+}
+
+// assertAudited checks the chart's audit policy on the apiserver's log: a namespace created is
+// logged with its body, a Secret with its metadata only, and health probes not at all.
+func assertAudited(ctx context.Context, t *testing.T, tn tenant) {
+	t.Helper()
+	client := tenantClient(ctx, t, tn)
+	plaintext := fmt.Sprintf("taowa-e2e-audited-%d", time.Now().UnixNano())
+	_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "audited"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = client.CoreV1().Secrets("audited").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "audited"},
+		StringData: map[string]string{"value": plaintext}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	type event struct {
+		Level      string
+		Verb       string
+		RequestURI string
+		ObjectRef  struct{ Resource, Name string }
+		Request    json.RawMessage `json:"requestObject"`
+	}
+	var logs string
+	levels := map[string]string{}
+	var withBody []string
+	waitUntil(ctx, t, "the audit events of the namespace and the Secret", func(ctx context.Context) (bool, error) {
+		out, err := exec.CommandContext(ctx, env.kubectl, "--kubeconfig", env.kubeconfig, "-n", tn.namespace,
+			"logs", "deployment/"+tn.release+"-apiserver", "-c", "kube-apiserver").Output()
+		if err != nil {
+			return false, err
+		}
+		logs = string(out)
+		for _, line := range strings.Split(logs, "\n") {
+			var e event
+			if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &e) != nil {
+				continue
+			}
+			if strings.HasPrefix(e.RequestURI, "/readyz") || strings.HasPrefix(e.RequestURI, "/livez") {
+				return false, fmt.Errorf("a health probe is audited: %s", line)
+			}
+			if e.Verb == "create" && e.ObjectRef.Name == "audited" {
+				levels[e.ObjectRef.Resource] = e.Level
+				if len(e.Request) > 0 {
+					withBody = append(withBody, e.ObjectRef.Resource)
+				}
+			}
+		}
+		return levels["namespaces"] != "" && levels["secrets"] != "", nil
+	})
+	assert.Equal(t, map[string]string{"namespaces": "Request", "secrets": "Metadata"}, levels)
+	assert.Equal(t, []string{"namespaces"}, withBody, "audit events with the request's body")
+	assert.NotContains(t, logs, plaintext, "the Secret's value in the audit log")
+}
+
+// assertTop: taowa top shows each component's use, from the kubelet, next to the chart's requests.
+func assertTop(ctx context.Context, t *testing.T, cli taowaCLI, tn tenant) {
+	t.Helper()
+	var usage tenants.TenantUsage
+	waitUntil(ctx, t, "taowa top shows the memory of every component", func(ctx context.Context) (bool, error) {
+		var top []tenants.TenantUsage
+		out, err := cli.run(ctx, "top", tn.release, "--components", "-o", "json")
+		if err != nil {
+			return false, err
+		}
+		if err := json.Unmarshal([]byte(out), &top); err != nil || len(top) != 1 {
+			return false, fmt.Errorf("taowa top -o json: %v: %s", err, out)
+		}
+		usage = top[0]
+		for _, c := range usage.Components {
+			if c.MemoryWorkingSetBytes == 0 {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	components := map[string]tenants.ComponentUsage{}
+	for _, c := range usage.Components {
+		components[c.Component] = c
+	}
+	require.Subset(t, keys(components), tenants.ControlPlaneComponents)
+	assert.Equal(t, 4, usage.Pods, "etcd, apiserver, controller-manager, scheduler")
+	apiserver := components["kube-apiserver"]
+	assert.Equal(t, int64(384<<20), apiserver.MemoryRequestBytes, "the chart's request of the apiserver")
+	assert.Greater(t, apiserver.MemoryWorkingSetBytes, int64(50<<20), "an apiserver's working set")
+	assert.Less(t, apiserver.MemoryWorkingSetBytes, apiserver.MemoryLimitBytes)
+	t.Logf("taowa top: %d Pods, %d millicores (%d requested), %d MiB (%d MiB requested)", usage.Pods,
+		usage.CPUMillicores, usage.CPURequestMillicores, usage.MemoryWorkingSetBytes>>20, usage.MemoryRequestBytes>>20)
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// revokeAdmins deletes the admins' ClusterRoleBinding: the admin kubeconfig loses its rights, the
+// break-glass super-admin keeps them.
+func revokeAdmins(ctx context.Context, t *testing.T, tn tenant) {
+	t.Helper()
+	superCfg, err := tenantRESTConfigAs(ctx, tn, pki.SecretSuperAdminKubeconfig)
+	require.NoError(t, err)
+	super, err := kubernetes.NewForConfig(superCfg)
+	require.NoError(t, err)
+	admin := tenantClient(ctx, t, tn)
+	_, err = admin.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	require.NoError(t, err, "the admin before the binding is deleted")
+
+	require.NoError(t, super.RbacV1().ClusterRoleBindings().Delete(ctx, bootstrap.ClusterAdmins, metav1.DeleteOptions{}))
+	waitUntil(ctx, t, "the admin kubeconfig refused", func(ctx context.Context) (bool, error) {
+		_, err := admin.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		return apierrors.IsForbidden(err), nil
+	})
+	_, err = super.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	assert.NoError(t, err, "the super-admin after the admins' binding is deleted")
+}
+
+// assertMetricsIdentity: the ServiceMonitor's certificate reads /metrics and nothing else.
+func assertMetricsIdentity(ctx context.Context, t *testing.T, tn tenant) {
+	t.Helper()
+	cfg, err := tenantRESTConfigAs(ctx, tn, pki.SecretMetricsClient)
+	require.NoError(t, err)
+	client, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	metrics, err := client.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	require.NoError(t, err, "GET /metrics as the metrics identity")
+	assert.Contains(t, string(metrics), "apiserver_request_total")
+	_, err = client.CoreV1().Secrets(metav1.NamespaceSystem).List(ctx, metav1.ListOptions{})
+	assert.True(t, apierrors.IsForbidden(err), "the metrics identity lists Secrets: %v", err)
 }
 
 // hibernate puts the tenant to sleep and wakes it: its Pods go, its volumes and data stay, an
@@ -147,6 +288,11 @@ func hibernate(ctx context.Context, t *testing.T, cli taowaCLI, tn tenant) {
 		pods, err := env.client.CoreV1().Pods(cli.namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + tn.release})
 		return err == nil && len(pods.Items) == 0, err
 	})
+	var top []tenants.TenantUsage
+	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "top", tn.release, "-o", "json")), &top))
+	require.Len(t, top, 1)
+	assert.True(t, top[0].Hibernated)
+	assert.Zero(t, top[0].Pods, "Pods of a sleeping tenant")
 	// Encryption at rest: the snapshot taken before the tenant slept has the Secret under the
 	// tenant's key, and its value nowhere in clear.
 	found := grepSnapshots(ctx, t, tn, plaintext, "k8s:enc:aescbc:v1:key1:")

@@ -173,6 +173,15 @@ func TestTenantMasters(t *testing.T) {
 			assert.False(t, canConnect(ctx, t, tn.namespace, nil, etcd.Status.PodIP, 2379), "etcd from another Pod of the tenant")
 			assert.False(t, canConnect(ctx, t, testNamespace(ctx, t, "e2e-intruder"), apiserverLabels, etcd.Status.PodIP, 2379), "etcd from another namespace")
 
+			// Every member mounts the snapshot volume to restore: with three, it is ReadWriteMany.
+			snapshots, err := env.client.CoreV1().PersistentVolumeClaims(tn.namespace).Get(ctx, tn.release+"-etcd-snapshots", metav1.GetOptions{})
+			require.NoError(t, err)
+			wantModes := []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+			if tn.etcdMembers() == 3 {
+				wantModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}
+			}
+			assert.Equal(t, wantModes, snapshots.Spec.AccessModes, "the snapshot volume's access modes")
+
 			for _, what := range [][]string{{"manifest"}, {"values", "--all"}, {"hooks"}} {
 				out := tn.helm.run(ctx, t, append(append([]string{"get"}, what...), tn.release, "-n", tn.namespace)...)
 				assert.NotContains(t, out, "PRIVATE KEY", "helm get %s shows a private key", what[0])
@@ -291,14 +300,29 @@ func newTenantClient(ctx context.Context, tn tenant) (*kubernetes.Clientset, err
 
 // tenantRESTConfig is the admin kubeconfig with the Service's ClusterIP as the server.
 func tenantRESTConfig(ctx context.Context, tn tenant) (*rest.Config, error) {
-	name := tn.release + "-" + pki.SecretAdminKubeconfig
-	secret, err := env.client.CoreV1().Secrets(tn.namespace).Get(ctx, name, metav1.GetOptions{})
+	return tenantRESTConfigAs(ctx, tn, pki.SecretAdminKubeconfig)
+}
+
+// tenantRESTConfigAs reaches the tenant through the Service's ClusterIP with the credentials of
+// the release's Secret <release>-<secret>: a kubeconfig, or a client certificate.
+func tenantRESTConfigAs(ctx context.Context, tn tenant, secret string) (*rest.Config, error) {
+	name := tn.release + "-" + secret
+	s, err := env.client.CoreV1().Secrets(tn.namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(secret.Data[pki.KeyKubeconfig])
-	if err != nil {
-		return nil, err
+	var cfg *rest.Config
+	if kubeconfig, ok := s.Data[pki.KeyKubeconfig]; ok {
+		if cfg, err = clientcmd.RESTConfigFromKubeConfig(kubeconfig); err != nil {
+			return nil, err
+		}
+	} else {
+		ca, err := env.client.CoreV1().Secrets(tn.namespace).Get(ctx, tn.release+"-"+pki.SecretCA, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		cfg = &rest.Config{TLSClientConfig: rest.TLSClientConfig{
+			CertData: s.Data[corev1.TLSCertKey], KeyData: s.Data[corev1.TLSPrivateKeyKey], CAData: ca.Data[pki.KeyCA]}}
 	}
 	svc, err := env.client.CoreV1().Services(tn.namespace).Get(ctx, tn.release+"-apiserver", metav1.GetOptions{})
 	if err != nil {

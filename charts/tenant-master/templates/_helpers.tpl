@@ -323,11 +323,55 @@ certificate. */}}
   resourceNames: [{{ $full }}-etcd]
 {{- end -}}
 
+{{/* The snapshot volume's access modes: etcd.snapshots.storage.accessModes, or derived from the members. */}}
+{{- define "tenant-master.snapshotVolumeAccessModes" -}}
+{{- with .Values.etcd.snapshots.storage.accessModes -}}
+{{ join "," . }}
+{{- else -}}
+{{ if gt (int .Values.etcd.replicas) 1 }}ReadWriteMany{{ else }}ReadWriteOnce{{ end }}
+{{- end -}}
+{{- end -}}
+
 {{/* Flags of taowa-hook that describe the snapshot volume (snapshot-volume and ready). */}}
 {{- define "tenant-master.snapshotVolumeArgs" -}}
 - --snapshot-volume-size={{ .Values.etcd.snapshots.storage.size }}
 {{- with .Values.etcd.snapshots.storage.storageClassName }}
 - --snapshot-volume-storage-class={{ . }}
 {{- end }}
+- --snapshot-volume-access-modes={{ include "tenant-master.snapshotVolumeAccessModes" . }}
 {{- end -}}
 
+
+{{/*
+The apiserver's audit policy: apiserver.audit.rules, or the chart's. The chart's logs every write
+with its request body, and reads at Metadata, except where a body would carry credentials
+(Secrets, ConfigMaps, tokens, token and certificate requests: Metadata only), and leaves out what
+runs every second and says nothing (health probes, leader-election leases, reads of events).
+*/}}
+{{- define "tenant-master.auditPolicy" -}}
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+{{- if .Values.apiserver.audit.rules }}
+{{ toYaml .Values.apiserver.audit.rules }}
+{{- else }}
+  - level: None
+    nonResourceURLs: [/healthz*, /livez*, /readyz*, /version, /metrics]
+  - level: None
+    verbs: [get, update]
+    resources: [{group: coordination.k8s.io, resources: [leases]}]
+    namespaces: [kube-system, kube-node-lease]
+  - level: None
+    verbs: [get, list, watch]
+    resources: [{group: "", resources: [events]}, {group: events.k8s.io, resources: [events]}]
+  - level: Metadata
+    resources:
+      - {group: "", resources: [secrets, configmaps, serviceaccounts/token]}
+      - {group: authentication.k8s.io, resources: [tokenreviews]}
+      - {group: certificates.k8s.io, resources: [certificatesigningrequests]}
+  - level: Request
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: Metadata
+{{- end }}
+{{- end -}}

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -121,12 +123,13 @@ func runEtcdRestore(_ context.Context, args []string) error {
 
 // volumeFlags are the flags that describe the snapshot volume, shared by snapshot-volume and ready.
 type volumeFlags struct {
-	size, storageClass string
+	size, storageClass, accessModes string
 }
 
 func (v *volumeFlags) register(fs *flag.FlagSet, sizeHelp string) {
 	fs.StringVar(&v.size, "snapshot-volume-size", "", sizeHelp)
 	fs.StringVar(&v.storageClass, "snapshot-volume-storage-class", "", "StorageClass of the snapshot volume; empty means the default")
+	fs.StringVar(&v.accessModes, "snapshot-volume-access-modes", "", "access modes of the snapshot volume, comma-separated; empty means ReadWriteOnce")
 }
 
 // ensure creates the snapshot volume when it is missing.
@@ -136,16 +139,38 @@ func (v volumeFlags) ensure(ctx context.Context, meta kubernetes.Interface, full
 		return fmt.Errorf("--snapshot-volume-size %q: %w", v.size, err)
 	}
 	vol := etcdsnapshot.Volume{Release: fullName, Instance: instance, Namespace: namespace, Size: size, StorageClass: v.storageClass}
-	created, err := etcdsnapshot.EnsureVolume(ctx, meta, vol)
+	if v.accessModes != "" {
+		for _, m := range strings.Split(v.accessModes, ",") {
+			mode := corev1.PersistentVolumeAccessMode(m)
+			if mode != corev1.ReadWriteOnce && mode != corev1.ReadWriteMany && mode != corev1.ReadWriteOncePod {
+				return fmt.Errorf("--snapshot-volume-access-modes %q: %q is not ReadWriteOnce, ReadWriteMany or ReadWriteOncePod", v.accessModes, m)
+			}
+			vol.AccessModes = append(vol.AccessModes, mode)
+		}
+	}
+	state, err := etcdsnapshot.EnsureVolume(ctx, meta, vol)
 	if err != nil {
 		return err
 	}
-	if created {
-		fmt.Printf("created PersistentVolumeClaim %s/%s (%s)\n", namespace, vol.ClaimName(), v.size)
-	} else {
-		fmt.Printf("PersistentVolumeClaim %s/%s exists\n", namespace, vol.ClaimName())
+	if state.Created {
+		fmt.Printf("created PersistentVolumeClaim %s/%s (%s, %s)\n", namespace, vol.ClaimName(), v.size, modesText(state.AccessModes))
+		return nil
+	}
+	fmt.Printf("PersistentVolumeClaim %s/%s exists (%s)\n", namespace, vol.ClaimName(), modesText(state.AccessModes))
+	if len(vol.AccessModes) > 0 && !slices.Equal(vol.AccessModes, state.AccessModes) {
+		// A claim's access modes are immutable: say so rather than fail the release over it.
+		fmt.Printf("warning: the snapshot volume is %s, not %s as asked; a claim's access modes cannot change (the chart README says how to replace it)\n",
+			modesText(state.AccessModes), modesText(vol.AccessModes))
 	}
 	return nil
+}
+
+func modesText(modes []corev1.PersistentVolumeAccessMode) string {
+	names := make([]string, len(modes))
+	for i, m := range modes {
+		names[i] = string(m)
+	}
+	return strings.Join(names, ",")
 }
 
 // runSnapshotVolume creates the snapshot volume when it is missing, before the snapshot hooks
