@@ -18,7 +18,7 @@ HELM4 := $(TAOWA_CACHE)/tools/helm4/$(HELM4_VERSION)/helm
 # the operator test walks 1.35 -> 1.37.
 TENANT_VERSIONS ?= v1.37.2 v1.36.3 v1.35.4
 
-.PHONY: help deps binaries build up down status images helm test test-unit test-e2e lint lint-chart demo bench bench-eni e2e-versions e2e-fleet
+.PHONY: help deps binaries build up down status images helm test test-unit test-e2e lint lint-chart demo bench bench-density bench-eni e2e-versions e2e-fleet
 
 help:
 	@echo "make demo    the local meta cluster, the operator and one tenant master; prints its kubeconfig"
@@ -125,7 +125,14 @@ bench: images helm bench-eni
 	TAOWA_E2E_KEEP=1 $(BENCH) -bench TenantMinorUpgrade -benchtime 5x
 	TAOWA_E2E_KEEP=1 $(BENCH) -bench ClusterToReady -benchtime 5x
 	TAOWA_E2E_KEEP=1 $(BENCH) -bench FleetUpgrade -benchtime 1x
+	TAOWA_E2E_KEEP=1 TAOWA_DENSITY_TENANTS=5 TAOWA_DENSITY_IDLE=1m $(BENCH) -bench Density -benchtime 1x
 	$(BENCH) -bench MetaClusterUpAfterDown -benchtime 5x
+
+# Tenants of the small profile installed one after another until 40 are Ready on the meta node,
+# then 5 idle minutes measured (issue 14); about 20 minutes. Its plot goes to docs/density.png.
+bench-density: images helm
+	TAOWA_E2E_KEEP=1 $(BENCH) -bench Density -benchtime 1x -v
+	go run ./hack/cmd/densitychart -in bench-out/density.json -out docs/density.png
 
 # ADD and DEL latency (p50, p99) of the eni plugin against host-device, built from its module, on
 # the same veth ENIs in one run: the ratios are in the output (docs/benchmarks.md records them).

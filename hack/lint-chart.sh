@@ -209,6 +209,7 @@ done <<'CASES'
 --set certificates.caRotation.id=r1,certificates.caRotation.phase=later at '/certificates/caRotation/phase'
 --set network.eni.enabled=true at '/network/eni/vpcID'
 --set network.eni.enabled=true,network.eni.vpcID=v,network.eni.subnetID=bad/subnet at '/network/eni/subnetID'
+--set-string profile=tiny at '/profile'
 --set etcd.snapshots.storage.accessModes={RWX} at '/etcd/snapshots/storage/accessModes/0'
 --set apiserver.audit.rules[0].level=Everything at '/apiserver/audit/rules/0/level'
 CASES

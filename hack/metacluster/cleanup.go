@@ -49,6 +49,9 @@ func Down(c Config, out io.Writer) error {
 	if err := teardownNetwork(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.restoreHostLimits(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) == 0 {
 		if err := os.RemoveAll(c.StateDir); err != nil {
 			errs = append(errs, fmt.Errorf("remove state: %w", err))

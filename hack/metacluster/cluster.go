@@ -59,6 +59,13 @@ func Up(ctx context.Context, c Config, out io.Writer) error {
 	if err := c.writeConfigFiles(); err != nil {
 		return err
 	}
+	raised, err := c.raiseHostLimits()
+	if err != nil {
+		return err
+	}
+	if len(raised) > 0 {
+		step("host limits raised for the density of tenants (down restores them): " + strings.Join(raised, ", "))
+	}
 	step("network namespace " + NetnsName)
 	if err := setupNetwork(); err != nil {
 		return err

@@ -301,6 +301,7 @@ staticPodPath: %q
 
 // machineSettings: the cgroup v1 and swap settings are required on these machines; image garbage
 // collection is off because images cannot be pulled again once deleted (there is no registry).
+// maxPods: 40 tenants are 160 Pods beside the node's own; a node's /24 Pod range has 253 addresses.
 func (k kubeletConfig) machineSettings() string {
 	serving := ""
 	if k.tlsCertFile != "" {
@@ -315,6 +316,7 @@ containerRuntimeEndpoint: unix://%s
 resolvConf: %q
 podLogsDir: %q
 readOnlyPort: 0
+maxPods: 250
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%%", "imagefs.available": "1%%", "nodefs.inodesFree": "1%%"}

@@ -14,6 +14,7 @@ import (
 func ChartValues(spec v1alpha1.ClusterSpec) (map[string]any, error) {
 	v := values{}
 	v.set(spec.ImageRegistry, "imageRegistry")
+	v.set(string(spec.Profile), "profile")
 	if spec.Hibernated {
 		v.set(true, "hibernated")
 	}

@@ -36,3 +36,13 @@ func TestChartValuesHibernated(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, true, values["hibernated"])
 }
+
+// A profile goes to the chart as it is; a component's own resources go beside it and win there.
+func TestChartValuesProfile(t *testing.T) {
+	values, err := ChartValues(v1alpha1.ClusterSpec{})
+	require.NoError(t, err)
+	assert.NotContains(t, values, "profile", "the chart's default")
+	values, err = ChartValues(v1alpha1.ClusterSpec{Profile: v1alpha1.ProfileSmall})
+	require.NoError(t, err)
+	assert.Equal(t, "small", values["profile"])
+}

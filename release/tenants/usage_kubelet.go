@@ -15,10 +15,31 @@ import (
 // CPU and memory, in total and per container. A statistic the kubelet leaves out reads as 0 (a Pod
 // just started has no CPU rate yet).
 type KubeletSummary struct {
-	Node struct {
-		NodeName string `json:"nodeName"`
-	} `json:"node"`
+	Node NodeStats  `json:"node"`
 	Pods []PodStats `json:"pods"`
+}
+
+// NodeStats is the whole node's CPU and memory, the kubelet's own and the system's included.
+type NodeStats struct {
+	NodeName string       `json:"nodeName"`
+	CPU      *CPUStats    `json:"cpu,omitempty"`
+	Memory   *MemoryStats `json:"memory,omitempty"`
+}
+
+// CPUNanoCores is the node's CPU use (0 when the kubelet has no rate yet).
+func (n NodeStats) CPUNanoCores() uint64 {
+	if n.CPU == nil {
+		return 0
+	}
+	return n.CPU.UsageNanoCores
+}
+
+// WorkingSetBytes is the node's memory working set.
+func (n NodeStats) WorkingSetBytes() uint64 {
+	if n.Memory == nil {
+		return 0
+	}
+	return n.Memory.WorkingSetBytes
 }
 
 // PodStats is one Pod's statistics.

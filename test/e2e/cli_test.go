@@ -63,6 +63,14 @@ func TestTaowaCLI(t *testing.T) {
 	cli := taowaCLI{namespace: testNamespace(ctx, t, "e2e-cli")}
 	tn := tenant{release: "tenant-t", namespace: cli.namespace, version: "1.36.3"}
 
+	// An unknown profile is refused by the chart's schema before anything is made.
+	_, err := cli.run(ctx, "create", "tenant-bad", "--version", "1.36.3", "--set", "profile=tiny")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "at '/profile': value must be one of 'small', 'medium', 'large'")
+	secrets, err := env.client.CoreV1().Secrets(cli.namespace).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, secrets.Items, "what a refused create left")
+
 	var created tenants.ReleaseInfo
 	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "create", tn.release, "--version", "1.36.3",
 		"--set", "apiserver.audit.enabled=true", "-o", "json")), &created))
@@ -99,7 +107,7 @@ func TestTaowaCLI(t *testing.T) {
 	assert.Equal(t, []string{"1.36.3 superseded", "1.36.3 superseded", "1.37.2 failed", "1.36.3 superseded", "1.37.2 deployed"}, revisions,
 		"installed, slept, an upgrade refused asleep, woken, upgraded")
 
-	_, err := cli.run(ctx, "upgrade", tn.release, "--to", "1.38.0")
+	_, err = cli.run(ctx, "upgrade", tn.release, "--to", "1.38.0")
 	require.Error(t, err, "an unsupported version is refused")
 	assert.Contains(t, err.Error(), "1.38")
 

@@ -182,11 +182,18 @@ func kubectl(t testing.TB, args ...string) string {
 // kubectlStdin runs kubectl with stdin as its standard input (none when nil).
 func kubectlStdin(t testing.TB, stdin []byte, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(env.kubectl, append([]string{"--kubeconfig", env.kubeconfig}, args...)...)
+	out, err := kubectlStdinOutput(context.Background(), stdin, args...)
+	require.NoError(t, err, "kubectl %s: %s", strings.Join(args, " "), out)
+	return out
+}
+
+// kubectlStdinOutput runs kubectl against the meta cluster and returns its combined output, for
+// commands that are meant to fail.
+func kubectlStdinOutput(ctx context.Context, stdin []byte, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, env.kubectl, append([]string{"--kubeconfig", env.kubeconfig}, args...)...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
 	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "kubectl %s: %s", strings.Join(args, " "), out)
-	return string(out)
+	return string(out), err
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,6 +54,7 @@ kind: Cluster
 metadata: {name: tc}
 spec:
   kubernetesVersion: "1.35.4"
+  profile: small
   master:
     apiserver: {replicas: 1}
   deletionPolicy: Delete
@@ -68,6 +70,15 @@ spec:
 	table := kubectl(t, "get", "clusters", "-n", ns)
 	assert.Regexp(t, `tc\s+1\.35\.4\s+1\.35\.4\s+True\s+Applied\s+1\s+https://tc-apiserver`, table)
 	writeObjects(ctx, t, tenantClient(ctx, t, tn))
+	// The small profile sized the masters; an unknown profile is refused by the CRD.
+	apiserver, err := env.client.AppsV1().Deployments(ns).Get(ctx, "tc-apiserver", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "192Mi", apiserver.Spec.Template.Spec.Containers[0].Resources.Requests.Memory().String(), "the small profile's apiserver request")
+	assert.Contains(t, apiserver.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "GOGC", Value: "50"}, "the small profile's GC target")
+	refused, err := kubectlStdinOutput(ctx, []byte("apiVersion: taowa.io/v1alpha1\nkind: Cluster\nmetadata: {name: tc}\nspec: {kubernetesVersion: \"1.35.4\", profile: tiny}\n"),
+		"apply", "--dry-run=server", "-n", ns, "-f", "-")
+	require.Error(t, err, "a Cluster of profile tiny: %s", refused)
+	assert.Contains(t, refused, `spec.profile: Unsupported value: "tiny"`)
 
 	// Two minors at once, through the CLI, which sets the Cluster's spec and follows the
 	// operator: one helm upgrade per minor, and status follows.

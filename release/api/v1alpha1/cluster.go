@@ -37,6 +37,9 @@ type ClusterSpec struct {
 	KubernetesVersion string `json:"kubernetesVersion"`
 	// ImageRegistry holds the Kubernetes and etcd images (a mirror, air-gapped).
 	ImageRegistry string `json:"imageRegistry,omitempty"`
+	// Profile sizes every component's requests and limits: small (an idle or lightly used
+	// tenant), medium (the default) or large; a component's own resources win over it.
+	Profile Profile `json:"profile,omitempty"`
 	// Master is the control plane's components.
 	Master MasterSpec `json:"master,omitempty"`
 	// Etcd is the tenant's etcd.
@@ -57,6 +60,16 @@ type ClusterSpec struct {
 	// of the same name resumes the same tenant.
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
+
+// Profile names a sizing profile of the chart (its README has the numbers and where they come
+// from).
+type Profile string
+
+const (
+	ProfileSmall  Profile = "small"
+	ProfileMedium Profile = "medium"
+	ProfileLarge  Profile = "large"
+)
 
 // DeletionPolicy is what deleting a Cluster removes.
 type DeletionPolicy string
