@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/cli/values"
@@ -242,17 +243,28 @@ func newList(g *globals) *cobra.Command {
 }
 
 func newStatus(g *globals) *cobra.Command {
-	var timeline bool
+	var timeline, health bool
 	cmd := &cobra.Command{
 		Use:   "status NAME",
 		Short: "Show a tenant master's latest revision, its Kubernetes version and how to reach it",
 		Example: "  taowa status tenant-a -n tenant-a\n" +
-			"  taowa status tenant-a -n tenant-a --timeline   # where the latest install or upgrade spent its time",
+			"  taowa status tenant-a -n tenant-a --timeline   # where the latest install or upgrade spent its time\n" +
+			"  taowa status tenant-a -n tenant-a --health     # what is wrong with its components and when a certificate expires",
 		Args: exactlyOneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := g.manager()
 			if err != nil {
 				return err
+			}
+			if health {
+				h, err := m.Health(cmd.Context(), g.releaseNamespace(), args[0])
+				if err != nil {
+					return err
+				}
+				if err := writeHealth(g, h, time.Now()); err != nil {
+					return err
+				}
+				return unhealthy(h, time.Now())
 			}
 			if timeline {
 				t, err := m.Timeline(cmd.Context(), g.releaseNamespace(), args[0])
@@ -269,6 +281,8 @@ func newStatus(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&timeline, "timeline", false, "show where the latest revision's time went: hook Jobs, volumes, and each Pod's way to Ready")
+	cmd.Flags().BoolVar(&health, "health", false, "show each component's health and the earliest certificate expiry; exit non-zero when unhealthy")
+	cmd.MarkFlagsMutuallyExclusive("timeline", "health")
 	return cmd
 }
 

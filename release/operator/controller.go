@@ -7,16 +7,25 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/taowa/taowa/release/api/v1alpha1"
+)
+
+// The labels the chart puts on every Pod of a tenant master: the chart, and the release (the
+// Cluster's name).
+const (
+	tenantPodSelector   = "app.kubernetes.io/name=tenant-master"
+	tenantInstanceLabel = "app.kubernetes.io/instance"
 )
 
 // Controller feeds the Reconciler from an informer on Clusters through a rate-limited queue:
@@ -46,6 +55,9 @@ func (c *Controller) Run(ctx, stop context.Context) error {
 	c.Reconciler.Started = time.Now()
 	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.Dynamic, c.Resync, c.Namespace, nil)
 	defer factory.Shutdown() // after cancelWork, which stops the informer
+	podFactory := informers.NewSharedInformerFactoryWithOptions(c.Reconciler.Kube, 0, informers.WithNamespace(c.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = tenantPodSelector }))
+	defer podFactory.Shutdown()
 	// The reconciles' context: stop does not end it, so that a Helm operation is not cut short
 	// by the SIGTERM that stops the operator.
 	work, cancelWork := context.WithCancel(ctx)
@@ -79,8 +91,27 @@ func (c *Controller) Run(ctx, stop context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch Clusters: %w", err)
 	}
+	// A change of a tenant's Pod (a crash, a restart, a Pod that cannot be scheduled) brings its
+	// Cluster back at once, so that its health conditions follow in seconds, not at the next
+	// resync. A Pod's release is its Cluster; Pods of releases no Cluster owns are looked up and
+	// skipped.
+	enqueuePod := func(obj any) {
+		if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tombstone.Obj
+		}
+		if pod, ok := obj.(*corev1.Pod); ok && pod.Labels[tenantInstanceLabel] != "" {
+			queue.Add(cache.ObjectName{Namespace: pod.Namespace, Name: pod.Labels[tenantInstanceLabel]})
+		}
+	}
+	podInformer := podFactory.Core().V1().Pods().Informer()
+	if _, err := podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueuePod, UpdateFunc: func(_, newObj any) { enqueuePod(newObj) }, DeleteFunc: enqueuePod,
+	}); err != nil {
+		return fmt.Errorf("watch tenant Pods: %w", err)
+	}
 	factory.Start(work.Done())
-	if !cache.WaitForCacheSync(stopping.Done(), informer.Informer().HasSynced) {
+	podFactory.Start(work.Done())
+	if !cache.WaitForCacheSync(stopping.Done(), informer.Informer().HasSynced, podInformer.HasSynced) {
 		if ctx.Err() != nil {
 			return fmt.Errorf("watch Clusters: %w", context.Cause(ctx))
 		}

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/taowa/taowa/release/tenants"
 )
 
 // Metrics are the operator's Prometheus metrics.
@@ -40,4 +42,69 @@ func (m *Metrics) observe(start time.Time, err error) {
 		result = "error"
 	}
 	m.reconciles.WithLabelValues(result).Inc()
+}
+
+// TenantMetrics are the per-Cluster series: what a dashboard of the fleet shows and alerts on.
+type TenantMetrics struct {
+	ready, upgrading, certificateExpiry *prometheus.GaugeVec
+	healthy, restarts                   *prometheus.GaugeVec
+}
+
+// NewTenantMetrics registers the per-Cluster metrics with reg.
+func NewTenantMetrics(reg prometheus.Registerer) *TenantMetrics {
+	cluster := []string{"namespace", "cluster"}
+	component := []string{"namespace", "cluster", "component"}
+	m := &TenantMetrics{
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "taowa_cluster_ready", Help: "1 when the Cluster's apiserver serves (its Ready condition), else 0.",
+		}, cluster),
+		upgrading: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "taowa_cluster_upgrading", Help: "1 while the operator installs, upgrades or deletes the Cluster's release.",
+		}, cluster),
+		certificateExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "taowa_cluster_certificate_expiry_timestamp_seconds", Help: "When the earliest of the tenant's certificates expires (Unix time).",
+		}, cluster),
+		healthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "taowa_cluster_component_healthy", Help: "1 when every Pod of the component is Ready and none crash-loops or waits to be scheduled.",
+		}, component),
+		restarts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "taowa_cluster_component_restarts", Help: "Container restarts of the component's current Pods.",
+		}, component),
+	}
+	reg.MustRegister(m.ready, m.upgrading, m.certificateExpiry, m.healthy, m.restarts)
+	return m
+}
+
+// observe records what the Cluster's status and its components' health say.
+func (m *TenantMetrics) observe(namespace, name string, ready, upgrading bool, h tenants.Health) {
+	if m == nil {
+		return
+	}
+	m.ready.WithLabelValues(namespace, name).Set(gauge(ready))
+	m.upgrading.WithLabelValues(namespace, name).Set(gauge(upgrading))
+	if h.Certificates != nil {
+		m.certificateExpiry.WithLabelValues(namespace, name).Set(float64(h.Certificates.NotAfter.Unix()))
+	}
+	for _, c := range h.Components {
+		m.healthy.WithLabelValues(namespace, name, c.Component).Set(gauge(c.Healthy))
+		m.restarts.WithLabelValues(namespace, name, c.Component).Set(float64(c.Restarts))
+	}
+}
+
+// forget drops a deleted Cluster's series.
+func (m *TenantMetrics) forget(namespace, name string) {
+	if m == nil {
+		return
+	}
+	labels := prometheus.Labels{"namespace": namespace, "cluster": name}
+	for _, v := range []*prometheus.GaugeVec{m.ready, m.upgrading, m.certificateExpiry, m.healthy, m.restarts} {
+		v.DeletePartialMatch(labels)
+	}
+}
+
+func gauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -43,6 +43,10 @@ type Reconciler struct {
 	// that no reconcile of this process runs was left by an operator that stopped: Reconcile
 	// recovers it (tenants.Manager.Recover). Zero recovers none. Controller.Run sets it.
 	Started time.Time
+	// Metrics are the per-Cluster series; nil records none.
+	Metrics *TenantMetrics
+	// Now is the clock of the certificate expiry; nil is time.Now.
+	Now func() time.Time
 
 	operations operations
 }
@@ -105,6 +109,10 @@ const (
 	ReasonNotServing       = "NotServing"
 	ReasonNoRelease        = "NoRelease"
 	ReasonHibernated       = v1alpha1.ReasonHibernated
+
+	ReasonCertificatesValid      = "Valid"
+	ReasonCertificateExpiresSoon = "ExpiresSoon"
+	ReasonCertificateExpired     = "Expired"
 )
 
 // Reconcile takes one step: add the finalizer, install, one helm upgrade (one minor at most),
@@ -304,7 +312,81 @@ func (r *Reconciler) observe(ctx context.Context, c *v1alpha1.Cluster, status *v
 		reason = ReasonNotServing
 	}
 	r.setCondition(c, status, v1alpha1.ConditionReady, conditionStatus(ready), reason, message)
+	if err := r.observeHealth(ctx, c, status, ready); err != nil {
+		return errors.Join(err, r.writeStatus(ctx, c, status))
+	}
 	return r.writeStatus(ctx, c, status)
+}
+
+// componentConditions are the condition types of the components' health, by component.
+var componentConditions = map[string]string{
+	"etcd":                    v1alpha1.ConditionEtcdHealthy,
+	"kube-apiserver":          v1alpha1.ConditionAPIServerHealthy,
+	"kube-controller-manager": v1alpha1.ConditionControllerManagerHealthy,
+	"kube-scheduler":          v1alpha1.ConditionSchedulerHealthy,
+}
+
+// CertificateWarning is how long before the earliest certificate's expiry CertificatesValid turns
+// False: the PKI hook renews within certificates.renewBefore (30 days by default), so a tenant
+// this close to expiry has missed its renewals.
+const CertificateWarning = 7 * 24 * time.Hour
+
+// observeHealth sets a condition per component (healthy, or what is wrong and where) and one for
+// the certificates, records an Event when one changes, and updates the Cluster's metrics.
+func (r *Reconciler) observeHealth(ctx context.Context, c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus, ready bool) error {
+	h, err := tenants.TenantHealth(ctx, r.Kube, c.Namespace, c.Name)
+	if err != nil {
+		return fmt.Errorf("health of the components: %w", err)
+	}
+	for _, comp := range h.Components {
+		message := comp.Message
+		if message == "" {
+			message = fmt.Sprintf("%d of %d Pods Ready, %d restarts", comp.Ready, comp.Desired, comp.Restarts)
+		}
+		r.setHealthCondition(c, status, componentConditions[comp.Component], comp.Healthy, comp.Reason, message)
+	}
+	if cert := h.Certificates; cert != nil {
+		now := time.Now()
+		if r.Now != nil {
+			now = r.Now()
+		}
+		left := cert.NotAfter.Sub(now)
+		reason, valid := ReasonCertificatesValid, left > CertificateWarning
+		switch {
+		case left <= 0:
+			reason = ReasonCertificateExpired
+		case !valid:
+			reason = ReasonCertificateExpiresSoon
+		}
+		r.setHealthCondition(c, status, v1alpha1.ConditionCertificatesValid, valid, reason,
+			fmt.Sprintf("the earliest of %d certificates expires at %s (in %s): Secret %s, %s, %s", cert.Count,
+				cert.NotAfter.UTC().Format(time.RFC3339), left.Round(time.Minute), cert.Secret, cert.Key, cert.Subject))
+	}
+	progressing := meta.IsStatusConditionTrue(status.Conditions, v1alpha1.ConditionProgressing)
+	r.Metrics.observe(c.Namespace, c.Name, ready, progressing, h)
+	return nil
+}
+
+// setHealthCondition sets a health condition and records an Event when its status or reason
+// changes: a Warning when it goes wrong, Normal when it recovers.
+func (r *Reconciler) setHealthCondition(c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus, kind string, ok bool, reason, message string) {
+	var before *metav1.Condition
+	if found := meta.FindStatusCondition(status.Conditions, kind); found != nil {
+		copied := *found // setCondition changes it in place
+		before = &copied
+	}
+	r.setCondition(c, status, kind, conditionStatus(ok), reason, message)
+	if before != nil && before.Status == conditionStatus(ok) && before.Reason == reason {
+		return
+	}
+	if before == nil && ok {
+		return // a healthy start says nothing new
+	}
+	eventType := corev1.EventTypeNormal
+	if !ok {
+		eventType = corev1.EventTypeWarning
+	}
+	r.Events.Event(reference(c), eventType, kind+reason, fmt.Sprintf("%s: %s", kind, message))
 }
 
 // serving says whether an apiserver of the tenant is available, by its Deployment (whose
@@ -355,6 +437,7 @@ func (r *Reconciler) delete(ctx context.Context, c *v1alpha1.Cluster) (Result, e
 		}
 	}
 	r.Events.Event(reference(c), corev1.EventTypeNormal, "Deleted", "release uninstalled after its final snapshot")
+	r.Metrics.forget(c.Namespace, c.Name)
 	return Result{}, r.setFinalizers(ctx, c, slices.DeleteFunc(slices.Clone(c.Finalizers), func(f string) bool { return f == v1alpha1.Finalizer }))
 }
 

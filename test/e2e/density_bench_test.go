@@ -26,8 +26,9 @@ import (
 )
 
 // BenchmarkDensity (make bench-density) installs tenants of the small profile one after another
-// until TAOWA_DENSITY_TENANTS (40) are Ready on the meta node, or an install fails (the node is
-// full: that is then the result, with the reason). After each install it samples the node (the
+// until TAOWA_DENSITY_TENANTS (40) are Ready on the meta node, or the node is full: an install
+// fails, or a Pod of an earlier tenant restarts (that is then the result, with the reason, and the
+// last tenant is removed before the idle minutes). After each install it samples the node (the
 // kubelet's summary: the node's CPU and working set, each tenant's working set). Then, for
 // TAOWA_DENSITY_IDLE (5m), a light client asks every tenant's /readyz every two seconds through
 // its Service's ClusterIP, TLS verified, while the summary is sampled every 15 s; the meta
@@ -59,6 +60,13 @@ func BenchmarkDensity(b *testing.B) {
 			break
 		}
 		ready = append(ready, tn)
+		// A node short of CPU shows first as leader elections lost: controller-managers and
+		// schedulers that restart. The node is full when an earlier tenant's Pod restarts.
+		if restarted := restartedPods(ctx, b, ready); restarted != "" {
+			result.Stopped = fmt.Sprintf("after tenant %d of %d: %s", i+1, target, restarted)
+			b.Log(result.Stopped)
+			break
+		}
 		sample := sampleDensity(ctx, b, ready)
 		result.Samples = append(result.Samples, sample)
 		b.Logf("%d tenants Ready (the last after %.1fs): node %d MiB, %.0f millicores; tenants %d MiB mean, %d MiB max", len(ready),
@@ -66,7 +74,10 @@ func BenchmarkDensity(b *testing.B) {
 			sample.TenantMemoryMeanBytes>>20, sample.TenantMemoryMaxBytes>>20)
 	}
 	if result.Stopped != "" {
+		// The idle minutes measure the tenants the node held before the one that filled it.
+		last := ready[len(ready)-1]
 		ready = ready[:len(ready)-1]
+		deleteNamespacesAndWait(b, []tenant{last})
 	}
 	require.NotEmpty(b, ready, "no tenant became Ready: %s", result.Stopped)
 
@@ -83,8 +94,8 @@ func BenchmarkDensity(b *testing.B) {
 	b.ReportMetric(float64(result.Idle.TenantRSSMeanBytes)/float64(result.Idle.BareMemoryBytes), "ratio-rss/bare")
 }
 
-// sampleDensity reads the node's summary: its CPU and working set, and each Ready tenant's
-// working set (the sum over its namespace's Pods).
+// sampleDensity reads the node's summary: its CPU and working set, and the Ready tenants' working
+// sets (each the sum over its namespace's Pods).
 func sampleDensity(ctx context.Context, tb testing.TB, ready []tenant) density.Sample {
 	tb.Helper()
 	summary, err := tenants.ReadKubeletSummary(ctx, env.client, metacluster.NodeName)
@@ -95,9 +106,17 @@ func sampleDensity(ctx context.Context, tb testing.TB, ready []tenant) density.S
 		NodeMemoryWorkingSetBytes: summary.Node.WorkingSetBytes(),
 		NodeCPUMillicores:         float64(summary.Node.CPUNanoCores()) / 1e6,
 	}
+	// The kubelet has no statistics of a Pod for its first seconds: such a tenant is left out.
+	var measured uint64
 	for _, m := range memory {
-		s.TenantMemoryMeanBytes += m / uint64(len(memory))
-		s.TenantMemoryMaxBytes = max(s.TenantMemoryMaxBytes, m)
+		if m > 0 {
+			measured++
+			s.TenantMemoryMeanBytes += m
+			s.TenantMemoryMaxBytes = max(s.TenantMemoryMaxBytes, m)
+		}
+	}
+	if measured > 0 {
+		s.TenantMemoryMeanBytes /= measured
 	}
 	return s
 }
@@ -206,6 +225,28 @@ func measureIdle(ctx context.Context, b *testing.B, ready []tenant, d time.Durat
 	b.Logf("idle %.0fs, %d tenants: %d MiB mean and %d MiB max per tenant (RSS %d MiB; bare processes %d MiB), node %.0f millicores mean, %.0f max; /readyz %d asked, %d failed, p50 %.3fs, p99 %.3fs",
 		idle.Seconds, len(ready), idle.TenantMemoryMeanBytes>>20, idle.TenantMemoryMaxBytes>>20, idle.TenantRSSMeanBytes>>20, idle.BareMemoryBytes>>20,
 		idle.NodeCPUMillicoresMean, idle.NodeCPUMillicoresMax, idle.ReadyzRequests, idle.ReadyzFailures, idle.ReadyzP50Seconds, idle.ReadyzP99Seconds)
+}
+
+// restartedPods names the Ready tenants' Pods whose containers restarted, with the last reason.
+func restartedPods(ctx context.Context, tb testing.TB, ready []tenant) string {
+	var restarted []string
+	for _, tn := range ready {
+		pods, err := env.client.CoreV1().Pods(tn.namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component"})
+		require.NoError(tb, err)
+		for _, p := range pods.Items {
+			for _, c := range p.Status.ContainerStatuses {
+				if c.RestartCount == 0 {
+					continue
+				}
+				why := ""
+				if t := c.LastTerminationState.Terminated; t != nil {
+					why = fmt.Sprintf(", last exit %d (%s)", t.ExitCode, t.Reason)
+				}
+				restarted = append(restarted, fmt.Sprintf("%s/%s restarted %d times%s", p.Name, c.Name, c.RestartCount, why))
+			}
+		}
+	}
+	return strings.Join(restarted, "; ")
 }
 
 // whyPending names the tenant's Pods that are not running and why (the scheduler's message).

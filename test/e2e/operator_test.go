@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -165,6 +166,8 @@ spec:
 	// The spec is that of the deployed revision again (the rollback's): nothing to upgrade.
 	assert.Len(t, releaseStatuses(ctx, t, h, tn), 8)
 
+	assertHealthFollowsACrash(ctx, t, clusters, cli, operatorNS, ns)
+
 	// Deletion (the CLI deletes the Cluster and waits): the final snapshot, then nothing but the
 	// snapshot volume that holds it.
 	cli.must(ctx, t, "delete", "tc", "--wait")
@@ -187,6 +190,47 @@ spec:
 	jobs, err := env.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, jobs.Items, "hook Jobs left")
+}
+
+// assertHealthFollowsACrash makes the apiserver crash outside the operator (a flag it does not
+// know, patched into its Deployment; the old replica keeps serving): the Cluster's condition names
+// the component, the reason and the error, an Event, the operator's metrics and taowa status
+// --health say so; undone, all clear.
+func assertHealthFollowsACrash(ctx context.Context, t *testing.T, clusters dynamic.ResourceInterface, cli taowaCLI, operatorNS, ns string) {
+	t.Helper()
+	start := time.Now()
+	kubectl(t, "-n", ns, "patch", "deployment", "tc-apiserver", "--type", "json", "-p",
+		`[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--no-such-flag"}]`)
+	c := waitCluster(ctx, t, clusters, "the crashing apiserver reported", func(c *v1alpha1.Cluster) bool {
+		cond := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionAPIServerHealthy)
+		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == "CrashLoopBackOff"
+	})
+	t.Logf("the Cluster reported the crash %.1fs after the patch", time.Since(start).Seconds())
+	cond := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionAPIServerHealthy)
+	assert.Contains(t, cond.Message, "unknown flag: --no-such-flag", "the crash's own message")
+	assert.True(t, conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue), "the old apiserver still serves")
+	assert.True(t, conditionIs(c, v1alpha1.ConditionEtcdHealthy, metav1.ConditionTrue), "etcd is not the one crashing")
+
+	events := kubectl(t, "-n", ns, "get", "events", "--field-selector", "involvedObject.kind=Cluster,involvedObject.name=tc",
+		"-o", "custom-columns=TYPE:.type,REASON:.reason")
+	assert.Regexp(t, `Warning\s+APIServerHealthyCrashLoopBackOff`, events)
+	metrics := kubectl(t, "get", "--raw", fmt.Sprintf("/api/v1/namespaces/%s/services/taowa-operator-metrics:http/proxy/metrics", operatorNS))
+	series := fmt.Sprintf(`{cluster="tc",component="kube-apiserver",namespace="%s"}`, ns)
+	assert.Contains(t, metrics, "taowa_cluster_component_healthy"+series+" 0")
+	assert.Regexp(t, `taowa_cluster_component_restarts`+regexp.QuoteMeta(series)+` [1-9]`, metrics)
+	assert.Regexp(t, fmt.Sprintf(`taowa_cluster_certificate_expiry_timestamp_seconds\{cluster="tc",namespace="%s"\} \d`, ns), metrics)
+	out, err := cli.run(ctx, "status", "tc", "--health")
+	require.Error(t, err, "taowa status --health of a crashing apiserver: %s", out)
+	assert.Regexp(t, `kube-apiserver\s+false\s+1/1\s+\d+\s+CrashLoopBackOff`, out)
+
+	kubectl(t, "-n", ns, "rollout", "undo", "deployment/tc-apiserver")
+	waitCluster(ctx, t, clusters, "the apiserver healthy again", func(c *v1alpha1.Cluster) bool {
+		return conditionIs(c, v1alpha1.ConditionAPIServerHealthy, metav1.ConditionTrue)
+	})
+	events = kubectl(t, "-n", ns, "get", "events", "--field-selector", "involvedObject.kind=Cluster,involvedObject.name=tc",
+		"-o", "custom-columns=TYPE:.type,REASON:.reason")
+	assert.Regexp(t, `Normal\s+APIServerHealthyHealthy`, events)
+	cli.must(ctx, t, "status", "tc", "--health")
 }
 
 func clusterClient(t testing.TB) dynamic.NamespaceableResourceInterface {

@@ -141,6 +141,7 @@ spec:
           env:
             {{- . | nindent 12 }}
           {{- end }}
+          terminationMessagePolicy: FallbackToLogsOnError
           ports:
             - {name: https, containerPort: {{ .port }}}
           readinessProbe:

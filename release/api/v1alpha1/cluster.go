@@ -179,7 +179,8 @@ type ClusterStatus struct {
 	Endpoint string `json:"endpoint,omitempty"`
 	// KubeconfigSecret holds the tenant's admin kubeconfig (key "kubeconfig").
 	KubeconfigSecret string `json:"kubeconfigSecret,omitempty"`
-	// Conditions: Ready, Progressing, Degraded.
+	// Conditions: Ready, Progressing, Degraded, a health condition per component and
+	// CertificatesValid.
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
@@ -194,6 +195,18 @@ const (
 	// ConditionDegraded: the last change failed (and was rolled back) or is refused; the message
 	// says why and what to do.
 	ConditionDegraded = "Degraded"
+
+	// Health of each component: True when every Pod is Ready and none crash-loops or waits to be
+	// scheduled; False with the reason (CrashLoopBackOff, Unschedulable, ImagePullBackOff, ...)
+	// and a message that names the Pod and container (the last exit and its message, or the
+	// scheduler's). A hibernated component is True with reason Hibernated.
+	ConditionEtcdHealthy              = "EtcdHealthy"
+	ConditionAPIServerHealthy         = "APIServerHealthy"
+	ConditionControllerManagerHealthy = "ControllerManagerHealthy"
+	ConditionSchedulerHealthy         = "SchedulerHealthy"
+	// ConditionCertificatesValid: False when the earliest of the tenant's certificates expires
+	// within a week or has expired; the message names it.
+	ConditionCertificatesValid = "CertificatesValid"
 )
 
 // Finalizer holds a Cluster until its final snapshot is taken and its release removed.

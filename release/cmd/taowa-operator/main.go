@@ -115,6 +115,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			Clusters: dyn.Resource(v1alpha1.Resource),
 			Events:   broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "taowa-operator"}),
 			Rollout:  tenants.Rollout{Wait: true, Atomic: true, Timeout: o.timeout},
+			Metrics:  operator.NewTenantMetrics(registry),
 		},
 		Dynamic:       dyn,
 		Namespace:     o.namespace,
