@@ -16,7 +16,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -74,8 +73,10 @@ spec:
 	// The small profile sized the masters; an unknown profile is refused by the CRD.
 	apiserver, err := env.client.AppsV1().Deployments(ns).Get(ctx, "tc-apiserver", metav1.GetOptions{})
 	require.NoError(t, err)
-	assert.Equal(t, "192Mi", apiserver.Spec.Template.Spec.Containers[0].Resources.Requests.Memory().String(), "the small profile's apiserver request")
-	assert.Contains(t, apiserver.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "GOGC", Value: "50"}, "the small profile's GC target")
+	assert.Equal(t, "224Mi", apiserver.Spec.Template.Spec.Containers[0].Resources.Requests.Memory().String(), "the small profile's apiserver request")
+	scheduler, err := env.client.AppsV1().Deployments(ns).Get(ctx, "tc-scheduler", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Contains(t, scheduler.Spec.Template.Spec.Containers[0].Args, "--leader-elect-retry-period=15s", "the small profile's leader election")
 	refused, err := kubectlStdinOutput(ctx, []byte("apiVersion: taowa.io/v1alpha1\nkind: Cluster\nmetadata: {name: tc}\nspec: {kubernetesVersion: \"1.35.4\", profile: tiny}\n"),
 		"apply", "--dry-run=server", "-n", ns, "-f", "-")
 	require.Error(t, err, "a Cluster of profile tiny: %s", refused)
@@ -130,7 +131,7 @@ spec:
 	assert.Contains(t, history[3]["description"], "abandoned")
 	assert.Contains(t, history[4]["description"], "Rollback to 3")
 	assert.Equal(t, "deployed", history[5]["status"])
-	scheduler, err := env.client.AppsV1().Deployments(ns).Get(ctx, "tc-scheduler", metav1.GetOptions{})
+	scheduler, err = env.client.AppsV1().Deployments(ns).Get(ctx, "tc-scheduler", metav1.GetOptions{})
 	require.NoError(t, err)
 	container := scheduler.Spec.Template.Spec.Containers[0]
 	assert.Contains(t, strings.Join(append(container.Command, container.Args...), " "), "--kube-api-burst=150")

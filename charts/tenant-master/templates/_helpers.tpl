@@ -137,10 +137,9 @@ spec:
             {{- range .args }}
             - {{ . }}
             {{- end }}
-          {{- with include "tenant-master.goEnv" (dict "root" .root "component" .valuesKey) }}
-          env:
+            {{- with include "tenant-master.leaderElectionArgs" (dict "root" .root "component" .valuesKey) }}
             {{- . | nindent 12 }}
-          {{- end }}
+            {{- end }}
           terminationMessagePolicy: FallbackToLogsOnError
           ports:
             - {name: https, containerPort: {{ .port }}}
@@ -382,19 +381,19 @@ rules:
 {{- end -}}
 
 {{/*
-Requests and limits per profile (values: profile), and goGC, the Go garbage collector's target
-(GOGC) where it is not Go's 100. small comes from measured idle use of a 1.37 tenant on the
-project's node (working set: kube-apiserver about 200 MiB with GOGC 100, 160 with 50; the
-controller-manager 50, etcd 30, the scheduler 20; a few millicores each), with room above it;
-medium was the chart's default before profiles; large doubles to quadruples medium for busy
-tenants. The chart README has the numbers.
+Requests and limits per profile (values: profile), and for small the leader election of the
+controller-manager and scheduler. small comes from measured idle use of a 1.37 tenant on the
+project's node (working set: kube-apiserver about 200 MiB, the controller-manager 50, etcd 30,
+the scheduler 20), with room above it; its leases are renewed every 15 s instead of 2 s, which
+took a quarter of an idle tenant's CPU. medium was the chart's default before profiles; large
+doubles to quadruples medium for busy tenants. The chart README has the numbers.
 */}}
 {{- define "tenant-master.profiles" -}}
 small:
   etcd: {requests: {cpu: 5m, memory: 48Mi}, limits: {memory: 512Mi}}
-  apiserver: {requests: {cpu: 10m, memory: 192Mi}, limits: {memory: 1Gi}, goGC: 50}
-  controllerManager: {requests: {cpu: 5m, memory: 48Mi}, limits: {memory: 256Mi}, goGC: 50}
-  scheduler: {requests: {cpu: 5m, memory: 24Mi}, limits: {memory: 128Mi}}
+  apiserver: {requests: {cpu: 10m, memory: 224Mi}, limits: {memory: 1Gi}}
+  controllerManager: {requests: {cpu: 5m, memory: 48Mi}, limits: {memory: 256Mi}, leaderElection: {leaseDuration: 60s, renewDeadline: 40s, retryPeriod: 15s}}
+  scheduler: {requests: {cpu: 5m, memory: 24Mi}, limits: {memory: 128Mi}, leaderElection: {leaseDuration: 60s, renewDeadline: 40s, retryPeriod: 15s}}
 medium:
   etcd: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 1Gi}}
   apiserver: {requests: {cpu: 250m, memory: 384Mi}, limits: {memory: 2Gi}}
@@ -413,13 +412,15 @@ large:
 {{- if $own -}}
 {{ toYaml $own }}
 {{- else -}}
-{{ toYaml (omit (index (include "tenant-master.profiles" . | fromYaml) .root.Values.profile .component) "goGC") }}
+{{ toYaml (omit (index (include "tenant-master.profiles" . | fromYaml) .root.Values.profile .component) "leaderElection") }}
 {{- end -}}
 {{- end -}}
 
-{{/* The GOGC environment variable of a component, when its profile sets one. */}}
-{{- define "tenant-master.goEnv" -}}
-{{- with (index (include "tenant-master.profiles" . | fromYaml) .root.Values.profile .component).goGC -}}
-- {name: GOGC, value: {{ . | quote }}}
+{{/* The leader-election flags of a component (controllerManager, scheduler), when its profile sets them. */}}
+{{- define "tenant-master.leaderElectionArgs" -}}
+{{- with (index (include "tenant-master.profiles" . | fromYaml) .root.Values.profile .component).leaderElection -}}
+- --leader-elect-lease-duration={{ .leaseDuration }}
+- --leader-elect-renew-deadline={{ .renewDeadline }}
+- --leader-elect-retry-period={{ .retryPeriod }}
 {{- end -}}
 {{- end -}}
