@@ -27,20 +27,10 @@ type NodeStats struct {
 }
 
 // CPUNanoCores is the node's CPU use (0 when the kubelet has no rate yet).
-func (n NodeStats) CPUNanoCores() uint64 {
-	if n.CPU == nil {
-		return 0
-	}
-	return n.CPU.UsageNanoCores
-}
+func (n NodeStats) CPUNanoCores() uint64 { return n.CPU.nanoCores() }
 
 // WorkingSetBytes is the node's memory working set.
-func (n NodeStats) WorkingSetBytes() uint64 {
-	if n.Memory == nil {
-		return 0
-	}
-	return n.Memory.WorkingSetBytes
-}
+func (n NodeStats) WorkingSetBytes() uint64 { return n.Memory.workingSet() }
 
 // PodStats is one Pod's statistics.
 type PodStats struct {
@@ -80,13 +70,11 @@ type MemoryStats struct {
 // the sum over its containers.
 func (p PodStats) CPUNanoCores() uint64 {
 	if p.CPU != nil {
-		return p.CPU.UsageNanoCores
+		return p.CPU.nanoCores()
 	}
 	var sum uint64
 	for _, c := range p.Containers {
-		if c.CPU != nil {
-			sum += c.CPU.UsageNanoCores
-		}
+		sum += c.CPU.nanoCores()
 	}
 	return sum
 }
@@ -95,15 +83,28 @@ func (p PodStats) CPUNanoCores() uint64 {
 // sum over its containers.
 func (p PodStats) WorkingSetBytes() uint64 {
 	if p.Memory != nil {
-		return p.Memory.WorkingSetBytes
+		return p.Memory.workingSet()
 	}
 	var sum uint64
 	for _, c := range p.Containers {
-		if c.Memory != nil {
-			sum += c.Memory.WorkingSetBytes
-		}
+		sum += c.Memory.workingSet()
 	}
 	return sum
+}
+
+// nanoCores and workingSet read a statistic the kubelet may leave out as 0.
+func (c *CPUStats) nanoCores() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.UsageNanoCores
+}
+
+func (m *MemoryStats) workingSet() uint64 {
+	if m == nil {
+		return 0
+	}
+	return m.WorkingSetBytes
 }
 
 // KubeletSummaries is implemented by a Cluster that serves its nodes' Summary APIs itself (a

@@ -7,9 +7,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -225,7 +227,7 @@ func assertTop(ctx context.Context, t *testing.T, cli taowaCLI, tn tenant) {
 	for _, c := range usage.Components {
 		components[c.Component] = c
 	}
-	require.Subset(t, keys(components), tenants.ControlPlaneComponents)
+	require.Subset(t, slices.Collect(maps.Keys(components)), tenants.ControlPlaneComponents)
 	assert.Equal(t, 4, usage.Pods, "etcd, apiserver, controller-manager, scheduler")
 	apiserver := components["kube-apiserver"]
 	assert.Equal(t, int64(384<<20), apiserver.MemoryRequestBytes, "the chart's request of the apiserver")
@@ -233,14 +235,6 @@ func assertTop(ctx context.Context, t *testing.T, cli taowaCLI, tn tenant) {
 	assert.Less(t, apiserver.MemoryWorkingSetBytes, apiserver.MemoryLimitBytes)
 	t.Logf("taowa top: %d Pods, %d millicores (%d requested), %d MiB (%d MiB requested)", usage.Pods,
 		usage.CPUMillicores, usage.CPURequestMillicores, usage.MemoryWorkingSetBytes>>20, usage.MemoryRequestBytes>>20)
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // revokeAdmins deletes the admins' ClusterRoleBinding: the admin kubeconfig loses its rights, the
