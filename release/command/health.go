@@ -6,6 +6,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/taowa/taowa/release/tenants"
 )
 
@@ -18,6 +20,18 @@ func writeHealth(g *globals, h tenants.Health, now time.Time) error {
 			fmt.Fprintf(tw, "%s\t%t\t%d/%d\t%d\t%s\t%s\n", c.Component, c.Healthy, c.Ready, c.Desired, c.Restarts, c.Reason, dash(c.Message))
 		}
 		fmt.Fprintln(tw)
+		for _, e := range h.Etcd {
+			if e.Unreadable != "" {
+				fmt.Fprintf(tw, "ETCD %s: unreadable: %s\n", e.Pod, e.Unreadable)
+				continue
+			}
+			alarms := "none"
+			if len(e.Alarms) > 0 {
+				alarms = strings.Join(e.Alarms, ", ")
+			}
+			fmt.Fprintf(tw, "ETCD %s: database %s (%s in use), %.0f%% of its %s quota; alarms: %s\n", e.Pod, humanize.IBytes(uint64(e.DBSize)),
+				humanize.IBytes(uint64(e.DBSizeInUse)), 100*e.QuotaUsed(), humanize.IBytes(uint64(e.Quota)), alarms)
+		}
 		c := h.Certificates
 		if c == nil {
 			fmt.Fprintf(tw, "CERTIFICATES: none found (no Secret labelled taowa.io/release=%s)\n", h.Name)

@@ -88,6 +88,7 @@ func TestStatusHealth(t *testing.T) {
 		"kube-controller-manager true 1/1 0 Healthy -",
 		"kube-scheduler true 1/1 0 Healthy -",
 		"",
+		"ETCD tenant-a-etcd-0: database 20 MiB (12 MiB in use), 1% of its 2.0 GiB quota; alarms: none",
 	}
 	if len(rows) != len(want)+1 || strings.Join(rows[:len(want)], "\n") != strings.Join(want, "\n") ||
 		!strings.HasPrefix(rows[len(want)], "CERTIFICATES: the earliest of 2 expires ") ||

@@ -47,11 +47,11 @@ rendered with the taowa post-renderer in process. Upgrades go one Kubernetes min
 	flags.StringVar(&g.settings.KubeContext, "kube-context", g.settings.KubeContext, "kubeconfig context to use")
 	flags.StringVarP(&g.namespace, "namespace", "n", "", "namespace of the release (default: the kubeconfig context's)")
 	flags.StringVar(&g.chart, "chart", "", "path of charts/tenant-master (default: found in the working directory or a parent)")
-	flags.StringVarP(&g.output, "output", "o", outputTable, "output of results (list, status, history, top, create, upgrade, rollback, join): table, json or yaml")
+	flags.StringVarP(&g.output, "output", "o", outputTable, "output of results (list, status, history, events, top, create, upgrade, rollback, join): table, json or yaml")
 	flags.BoolVar(&g.debug, "debug", false, "print Helm's log to stderr")
 
 	root.AddCommand(
-		newCreate(g), newUpgrade(g), newList(g), newStatus(g), newHistory(g), newTop(g),
+		newCreate(g), newUpgrade(g), newList(g), newStatus(g), newHistory(g), newEvents(g), newTop(g),
 		newRollback(g), newHibernate(g, true), newHibernate(g, false), newKubeconfig(g), newJoin(g), newDoctor(g), newDelete(g), newRender(g),
 		newArgoCDGenerate(g), newArgoCDDiscover(g),
 	)

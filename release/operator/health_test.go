@@ -10,8 +10,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/taowa/taowa/release/api/v1alpha1"
+	"github.com/taowa/taowa/release/tenants/tenantstest"
 )
 
 // A crash-looping apiserver Pod turns APIServerHealthy False with what the kubelet says, records
@@ -116,4 +118,46 @@ func metricLabels(m *dto.Metric) map[string]string {
 		out[l.GetName()] = l.GetValue()
 	}
 	return out
+}
+
+// An etcd whose Pod is Ready but whose member raised NOSPACE turns EtcdHealthy False with the
+// alarm, and the etcd metrics carry its size, quota and alarm.
+func TestEtcdAlarmTurnsEtcdUnhealthy(t *testing.T) {
+	h := newHarness(t, v1alpha1.ClusterSpec{KubernetesVersion: "1.37.2"})
+	reg := prometheus.NewRegistry()
+	h.r.Metrics = NewTenantMetrics(reg)
+	h.reconcile() // the finalizer
+	h.reconcile() // the install
+	one := int32(1)
+	if _, err := h.kube.AppsV1().StatefulSets("tenants").Create(context.Background(), &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "tc-etcd", Namespace: "tenants"}, Spec: appsv1.StatefulSetSpec{Replicas: &one},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.kube.CoreV1().Pods("tenants").Create(context.Background(), &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "tc-etcd-0", Namespace: "tenants", Labels: map[string]string{
+			"app.kubernetes.io/name": "tenant-master", "app.kubernetes.io/instance": "tc", "app.kubernetes.io/component": "etcd"}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "etcd", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tenantstest.ServeEtcd(h.kube.(*k8sfake.Clientset), map[string]tenantstest.EtcdMember{"tc-etcd-0": {
+		Metrics: tenantstest.EtcdMetrics(100<<20, 90<<20, 100<<20), Health: `{"health":"false","reason":"ALARM NOSPACE"}`}})
+	h.reconcile()
+
+	c := h.condition(v1alpha1.ConditionEtcdHealthy)
+	if c.Status != metav1.ConditionFalse || c.Reason != "EtcdAlarm" || !strings.Contains(c.Message, "pod tc-etcd-0: alarm NOSPACE") {
+		t.Errorf("an etcd with a NOSPACE alarm: %+v", c)
+	}
+	if events := strings.Join(h.drainEvents(), "\n"); !strings.Contains(events, "Warning EtcdHealthyEtcdAlarm") {
+		t.Errorf("events: %s", events)
+	}
+	for name, want := range map[string]float64{
+		"taowa_cluster_etcd_database_size_bytes": 100 << 20, "taowa_cluster_etcd_database_quota_bytes": 100 << 20, "taowa_cluster_etcd_alarms": 1,
+	} {
+		if v := gaugeValue(t, reg, name, ""); v != want {
+			t.Errorf("%s = %v, want %v", name, v, want)
+		}
+	}
 }

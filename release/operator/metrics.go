@@ -48,6 +48,7 @@ func (m *Metrics) observe(start time.Time, err error) {
 type TenantMetrics struct {
 	ready, upgrading, certificateExpiry *prometheus.GaugeVec
 	healthy, restarts                   *prometheus.GaugeVec
+	etcdSize, etcdQuota, etcdAlarms     *prometheus.GaugeVec
 }
 
 // NewTenantMetrics registers the per-Cluster metrics with reg.
@@ -70,9 +71,24 @@ func NewTenantMetrics(reg prometheus.Registerer) *TenantMetrics {
 		restarts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "taowa_cluster_component_restarts", Help: "Container restarts of the component's current Pods.",
 		}, component),
+		etcdSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "taowa_cluster_etcd_database_size_bytes", Help: "Size of the tenant's etcd database file, the largest of its members'.",
+		}, cluster),
+		etcdQuota: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "taowa_cluster_etcd_database_quota_bytes", Help: "The tenant's etcd backend quota (--quota-backend-bytes), at which it raises NOSPACE.",
+		}, cluster),
+		etcdAlarms: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "taowa_cluster_etcd_alarms", Help: "Members of the tenant's etcd that report an active alarm (NOSPACE, CORRUPT).",
+		}, cluster),
 	}
-	reg.MustRegister(m.ready, m.upgrading, m.certificateExpiry, m.healthy, m.restarts)
+	for _, v := range m.all() {
+		reg.MustRegister(v)
+	}
 	return m
+}
+
+func (m *TenantMetrics) all() []*prometheus.GaugeVec {
+	return []*prometheus.GaugeVec{m.ready, m.upgrading, m.certificateExpiry, m.healthy, m.restarts, m.etcdSize, m.etcdQuota, m.etcdAlarms}
 }
 
 // observe records what the Cluster's status and its components' health say.
@@ -89,6 +105,27 @@ func (m *TenantMetrics) observe(namespace, name string, ready, upgrading bool, h
 		m.healthy.WithLabelValues(namespace, name, c.Component).Set(gauge(c.Healthy))
 		m.restarts.WithLabelValues(namespace, name, c.Component).Set(float64(c.Restarts))
 	}
+	// Only what the members said: a hibernated or unreachable etcd keeps its last values.
+	var size, quota int64
+	alarms, read := 0, false
+	for _, e := range h.Etcd {
+		if e.Unreadable != "" {
+			continue
+		}
+		read = true
+		size = max(size, e.DBSize)
+		if quota == 0 || e.Quota < quota {
+			quota = e.Quota
+		}
+		if len(e.Alarms) > 0 {
+			alarms++
+		}
+	}
+	if read {
+		m.etcdSize.WithLabelValues(namespace, name).Set(float64(size))
+		m.etcdQuota.WithLabelValues(namespace, name).Set(float64(quota))
+		m.etcdAlarms.WithLabelValues(namespace, name).Set(float64(alarms))
+	}
 }
 
 // forget drops a deleted Cluster's series.
@@ -97,7 +134,7 @@ func (m *TenantMetrics) forget(namespace, name string) {
 		return
 	}
 	labels := prometheus.Labels{"namespace": namespace, "cluster": name}
-	for _, v := range []*prometheus.GaugeVec{m.ready, m.upgrading, m.certificateExpiry, m.healthy, m.restarts} {
+	for _, v := range m.all() {
 		v.DeletePartialMatch(labels)
 	}
 }

@@ -31,6 +31,8 @@ type Health struct {
 	Healthy bool `json:"healthy"`
 	// Components are the ControlPlaneComponents, always, in their order.
 	Components []ComponentHealth `json:"components"`
+	// Etcd is each running member's database size, quota and alarms.
+	Etcd []EtcdMember `json:"etcd,omitempty"`
 	// Certificates is nil when the release has no PKI Secrets (yet, or no more).
 	Certificates *CertificateHealth `json:"certificates,omitempty"`
 }
@@ -118,8 +120,8 @@ var workloads = []struct{ component, kind, part string }{
 func objectName(release, part string) string { return pki.Config{Release: release}.SecretName(part) }
 
 // TenantHealth reads the health of tenant master release in namespace from the meta cluster: its
-// StatefulSet and Deployments, their Pods and its PKI Secrets. It needs get on statefulsets and
-// deployments and list on pods and secrets there.
+// StatefulSet and Deployments, their Pods, its etcd members' metrics and its PKI Secrets. It
+// needs get on statefulsets, deployments and pods/proxy and list on pods and secrets there.
 func TenantHealth(ctx context.Context, client kubernetes.Interface, namespace, release string) (Health, error) {
 	h, err := healthOf(ctx, client, namespace, release, time.Now())
 	if err != nil {
@@ -149,6 +151,10 @@ func healthOf(ctx context.Context, client kubernetes.Interface, namespace, relea
 			return Health{}, err
 		}
 		c.Component = w.component
+		if w.component == "etcd" {
+			h.Etcd = etcdMembers(ctx, client, namespace, byComponent[w.component])
+			judgeEtcd(&c, h.Etcd)
+		}
 		h.Healthy = h.Healthy && c.Healthy
 		h.Components = append(h.Components, c)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/taowa/taowa/hooks/pki"
 	"github.com/taowa/taowa/internal/certs"
+	"github.com/taowa/taowa/release/tenants/tenantstest"
 )
 
 // healthTenant is tenant-a in namespace t: its StatefulSet and Deployments at the given replicas
@@ -69,9 +70,7 @@ func servingPods() []runtime.Object {
 
 func health(t *testing.T, objs ...runtime.Object) Health {
 	t.Helper()
-	h, err := TenantHealth(context.Background(), fake.NewClientset(objs...), "t", "tenant-a")
-	require.NoError(t, err)
-	return h
+	return healthWith(t, healthyMembers(), objs...)
 }
 
 func component(t *testing.T, h Health, name string) ComponentHealth {
@@ -271,6 +270,7 @@ func TestHealthFindsTheEarliestCertificate(t *testing.T) {
 			Data: map[string][]byte{pki.KeyCert: issue("tenant-b", time.Hour).CertPEM()}},
 	)
 	client := fake.NewClientset(objs...)
+	tenantstest.ServeEtcd(client, nil)
 
 	h, err := TenantHealth(context.Background(), client, "t", "tenant-a")
 	require.NoError(t, err)

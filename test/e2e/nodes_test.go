@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,7 @@ import (
 	"github.com/taowa/taowa/hooks/kubeletcsr"
 	"github.com/taowa/taowa/internal/certs"
 	"github.com/taowa/taowa/release/doctor"
+	"github.com/taowa/taowa/release/tenants"
 )
 
 // TestTenantNodesOverENI joins two worker nodes in the tenant's VPC to a tenant master whose
@@ -286,6 +288,33 @@ func TestTenantNodesOverENI(t *testing.T) {
 		body, err := client2.CoreV1().Pods("default").ProxyGet("http", c.Name, "8080", "/", nil).DoRaw(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, c.Name, strings.TrimSpace(string(body)), "tenant-o's apiserver reaches its own Pod at the shared address")
+	})
+
+	// A second apiserver finds no free ENI of subnet-nodes (the VPC has one, which the first
+	// holds): taowa status --health and taowa events name the subnet; scaled back, all is well.
+	kubectl(t, "-n", ns, "scale", "deployment", tn.release+"-apiserver", "--replicas", "2")
+	var starved tenants.ComponentHealth
+	waitUntil(ctx, t, "the second apiserver reported unschedulable", func(ctx context.Context) (bool, error) {
+		out, _ := cli.run(ctx, "status", tn.release, "--health", "-o", "json")
+		var h tenants.Health
+		if err := json.Unmarshal([]byte(out), &h); err != nil {
+			return false, err
+		}
+		starved = h.Components[slices.IndexFunc(h.Components, func(c tenants.ComponentHealth) bool { return c.Component == "kube-apiserver" })]
+		return starved.Reason == tenants.ReasonUnschedulable, fmt.Errorf("%+v", starved)
+	})
+	assert.Contains(t, starved.Message, "eni.taowa.io/subnet-nodes", "the condition names the subnet")
+	assert.Equal(t, int32(1), starved.Ready, "the first apiserver still serves")
+	var entries []tenants.Event
+	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "events", tn.release, "--since", "5m", "-o", "json")), &entries))
+	assert.True(t, slices.ContainsFunc(entries, func(e tenants.Event) bool {
+		return e.Type == "Warning" && e.Reason == "FailedScheduling" && strings.HasPrefix(e.Object, "pod/"+tn.release+"-apiserver-") &&
+			strings.Contains(e.Message, "eni.taowa.io/subnet-nodes")
+	}), "a FailedScheduling event names the subnet: %+v", entries)
+	kubectl(t, "-n", ns, "scale", "deployment", tn.release+"-apiserver", "--replicas", "1")
+	waitUntil(ctx, t, "taowa status --health passes again", func(ctx context.Context) (bool, error) {
+		_, err := cli.run(ctx, "status", tn.release, "--health")
+		return err == nil, err
 	})
 
 	// b's kubelet stops: the controller-manager marks its Node not Ready once the node monitor's

@@ -3,9 +3,12 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,6 +31,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/taowa/taowa/release/api/v1alpha1"
+	"github.com/taowa/taowa/release/tenants"
 )
 
 // TestOperator installs charts/taowa-operator and drives one tenant through a Cluster object:
@@ -60,9 +67,21 @@ spec:
   deletionPolicy: Delete
 `), "apply", "-n", ns, "-f", "-")
 
+	// A second Cluster beside it, whose certificates live 100 hours and are never renewed.
+	kubectlStdin(t, []byte(`apiVersion: taowa.io/v1alpha1
+kind: Cluster
+metadata: {name: tc-certs}
+spec:
+  kubernetesVersion: "1.37.2"
+  profile: small
+  certificates: {validity: 100h, renewBefore: 0s}
+  deletionPolicy: Delete
+`), "apply", "-n", ns, "-f", "-")
+
 	c := waitCluster(ctx, t, clusters, "Ready at 1.35.4", func(c *v1alpha1.Cluster) bool {
 		return c.Status.KubernetesVersion == "1.35.4" && conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
 	})
+	assertMetricsOfTwoClusters(ctx, t, clusters, operatorNS, ns)
 	assert.Equal(t, fmt.Sprintf("https://tc-apiserver.%s.svc:6443", ns), c.Status.Endpoint)
 	assert.Equal(t, "tc-admin-kubeconfig", c.Status.KubeconfigSecret)
 	assert.Contains(t, c.Finalizers, v1alpha1.Finalizer)
@@ -177,6 +196,10 @@ spec:
 	snapshots := listSnapshots(ctx, t, tn)
 	assert.True(t, slices.ContainsFunc(snapshots, func(s string) bool { return strings.HasPrefix(s, "final-") }),
 		"a final snapshot in %v", snapshots)
+	waitUntil(ctx, t, "the Cluster tc-certs is gone", func(ctx context.Context) (bool, error) {
+		_, err := clusters.Get(ctx, "tc-certs", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
 	waitUntil(ctx, t, "the tenant's Pods are gone", func(ctx context.Context) (bool, error) {
 		pods, err := env.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=tc"})
 		return err == nil && len(pods.Items) == 0, err
@@ -186,8 +209,11 @@ spec:
 	assert.Empty(t, secrets.Items, "Secrets left: PKI, kubeconfigs or Helm's release records")
 	claims, err := env.client.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
-	require.Len(t, claims.Items, 1, "volume claims left")
-	assert.Equal(t, "tc-etcd-snapshots", claims.Items[0].Name)
+	var claimNames []string
+	for _, c := range claims.Items {
+		claimNames = append(claimNames, c.Name)
+	}
+	assert.ElementsMatch(t, []string{"tc-etcd-snapshots", "tc-certs-etcd-snapshots"}, claimNames, "volume claims left")
 	jobs, err := env.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, jobs.Items, "hook Jobs left")
@@ -200,6 +226,7 @@ spec:
 func assertHealthFollowsACrash(ctx context.Context, t *testing.T, clusters dynamic.ResourceInterface, cli taowaCLI, operatorNS, ns string) {
 	t.Helper()
 	start := time.Now()
+	watch, stopWatch := watchTaowaEvents(ctx, t, cli, "tc")
 	kubectl(t, "-n", ns, "patch", "deployment", "tc-apiserver", "--type", "json", "-p",
 		`[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--no-such-flag"}]`)
 	c := waitCluster(ctx, t, clusters, "the crashing apiserver reported", func(c *v1alpha1.Cluster) bool {
@@ -224,6 +251,48 @@ func assertHealthFollowsACrash(ctx context.Context, t *testing.T, clusters dynam
 	require.Error(t, err, "taowa status --health of a crashing apiserver: %s", out)
 	assert.Regexp(t, `kube-apiserver\s+false\s+1/1\s+\d+\s+CrashLoopBackOff`, out)
 
+	// taowa events --watch printed the crash as it happened: the kubelet's back-off of the
+	// container and the operator's Event on the Cluster.
+	isCrash := func(e tenants.Event) bool {
+		return e.Source == tenants.SourceEvent && e.Reason == "BackOff" && strings.HasPrefix(e.Object, "pod/tc-apiserver-")
+	}
+	isReported := func(e tenants.Event) bool {
+		return e.Object == "cluster/tc" && e.Reason == "APIServerHealthyCrashLoopBackOff"
+	}
+	var seen []tenants.Event
+	for !slices.ContainsFunc(seen, isCrash) || !slices.ContainsFunc(seen, isReported) {
+		select {
+		case e, ok := <-watch:
+			require.True(t, ok, "taowa events --watch ended; it printed %+v", seen)
+			if !e.Time.Before(start.Add(-time.Second)) {
+				seen = append(seen, e)
+			}
+		case <-ctx.Done():
+			t.Fatalf("taowa events --watch printed %+v", seen)
+		}
+	}
+	t.Logf("taowa events --watch printed the crash %.1fs after the patch", time.Since(start).Seconds())
+	require.NoError(t, stopWatch(), "taowa events --watch ends with 0 when interrupted")
+	// Without --watch: the same, Helm's revisions and hook runs beside them, and nothing of the
+	// Cluster tc-certs, whose objects' names begin with tc's.
+	var listed []tenants.Event
+	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "events", "tc", "-o", "json")), &listed))
+	assert.True(t, slices.ContainsFunc(listed, isCrash) && slices.ContainsFunc(listed, isReported), "taowa events: %+v", listed)
+	for _, want := range []func(tenants.Event) bool{
+		func(e tenants.Event) bool {
+			return e.Source == tenants.SourceHelm && e.Reason == "Install" && e.Object == "release/tc"
+		},
+		func(e tenants.Event) bool {
+			return e.Source == tenants.SourceHelm && e.Reason == "Rollback" && e.Type == "Normal"
+		},
+		func(e tenants.Event) bool { return e.Source == tenants.SourceHook && e.Reason == "HookSucceeded" },
+	} {
+		assert.True(t, slices.ContainsFunc(listed, want), "taowa events: %+v", listed)
+	}
+	for _, e := range listed {
+		assert.NotContains(t, e.Object, "tc-certs", "taowa events tc shows an object of tc-certs")
+	}
+
 	kubectl(t, "-n", ns, "rollout", "undo", "deployment/tc-apiserver")
 	waitCluster(ctx, t, clusters, "the apiserver healthy again", func(c *v1alpha1.Cluster) bool {
 		return conditionIs(c, v1alpha1.ConditionAPIServerHealthy, metav1.ConditionTrue)
@@ -232,6 +301,141 @@ func assertHealthFollowsACrash(ctx context.Context, t *testing.T, clusters dynam
 		"-o", "custom-columns=TYPE:.type,REASON:.reason")
 	assert.Regexp(t, `Normal\s+APIServerHealthyHealthy`, events)
 	cli.must(ctx, t, "status", "tc", "--health")
+}
+
+// assertMetricsOfTwoClusters: tc-certs' certificates expire within the operator's warning (its
+// condition and metric say so), and the operator's /metrics, parsed, has every per-Cluster series
+// for both Clusters. Then tc-certs goes.
+func assertMetricsOfTwoClusters(ctx context.Context, t *testing.T, clusters dynamic.ResourceInterface, operatorNS, ns string) {
+	t.Helper()
+	c := waitClusterNamed(ctx, t, clusters, "tc-certs", "tc-certs Ready, its certificates reported", func(c *v1alpha1.Cluster) bool {
+		return conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue) && conditionIs(c, v1alpha1.ConditionCertificatesValid, metav1.ConditionFalse)
+	})
+	cond := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionCertificatesValid)
+	assert.Equal(t, "ExpiresSoon", cond.Reason)
+	assert.Regexp(t, `expires at \S+ \(in (99|100)h\d+m0s\): Secret tc-certs-`, cond.Message)
+	tc := waitCluster(ctx, t, clusters, "tc's certificates reported valid", func(c *v1alpha1.Cluster) bool {
+		return conditionIs(c, v1alpha1.ConditionCertificatesValid, metav1.ConditionTrue)
+	})
+	assert.Equal(t, "Valid", meta.FindStatusCondition(tc.Status.Conditions, v1alpha1.ConditionCertificatesValid).Reason)
+
+	components := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+	var families map[string]*dto.MetricFamily
+	waitUntil(ctx, t, "every series of both Clusters in the operator's metrics", func(ctx context.Context) (bool, error) {
+		raw, err := kubectlStdinOutput(ctx, nil, "get", "--raw", fmt.Sprintf("/api/v1/namespaces/%s/services/taowa-operator-metrics:http/proxy/metrics", operatorNS))
+		if err != nil {
+			return false, fmt.Errorf("%v: %s", err, raw)
+		}
+		parser := expfmt.NewTextParser(model.LegacyValidation)
+		if families, err = parser.TextToMetricFamilies(strings.NewReader(raw)); err != nil {
+			return false, err
+		}
+		for _, name := range []string{"taowa_cluster_ready", "taowa_cluster_upgrading", "taowa_cluster_certificate_expiry_timestamp_seconds",
+			"taowa_cluster_etcd_database_size_bytes", "taowa_cluster_etcd_database_quota_bytes", "taowa_cluster_etcd_alarms"} {
+			for _, cluster := range []string{"tc", "tc-certs"} {
+				if _, ok := sample(families, name, map[string]string{"namespace": ns, "cluster": cluster}); !ok {
+					return false, fmt.Errorf("no %s of %s", name, cluster)
+				}
+			}
+		}
+		for _, name := range []string{"taowa_cluster_component_healthy", "taowa_cluster_component_restarts"} {
+			for _, cluster := range []string{"tc", "tc-certs"} {
+				for _, component := range components {
+					if _, ok := sample(families, name, map[string]string{"namespace": ns, "cluster": cluster, "component": component}); !ok {
+						return false, fmt.Errorf("no %s of %s %s", name, cluster, component)
+					}
+				}
+			}
+		}
+		return true, nil
+	})
+	for _, cluster := range []string{"tc", "tc-certs"} {
+		labels := map[string]string{"namespace": ns, "cluster": cluster}
+		ready, _ := sample(families, "taowa_cluster_ready", labels)
+		assert.Equal(t, 1.0, ready, "%s ready", cluster)
+		size, _ := sample(families, "taowa_cluster_etcd_database_size_bytes", labels)
+		assert.Positive(t, size, "%s etcd size", cluster)
+		quota, _ := sample(families, "taowa_cluster_etcd_database_quota_bytes", labels)
+		assert.Equal(t, float64(2<<30), quota, "%s etcd quota", cluster)
+		for _, component := range components {
+			healthy, _ := sample(families, "taowa_cluster_component_healthy", map[string]string{"namespace": ns, "cluster": cluster, "component": component})
+			assert.Equal(t, 1.0, healthy, "%s %s healthy", cluster, component)
+		}
+	}
+	expiry, _ := sample(families, "taowa_cluster_certificate_expiry_timestamp_seconds", map[string]string{"namespace": ns, "cluster": "tc-certs"})
+	assert.InDelta(t, float64(time.Now().Add(100*time.Hour).Unix()), expiry, float64(15*60), "tc-certs' earliest certificate expires in 100 hours")
+	expiry, _ = sample(families, "taowa_cluster_certificate_expiry_timestamp_seconds", map[string]string{"namespace": ns, "cluster": "tc"})
+	assert.Greater(t, expiry, float64(time.Now().Add(300*24*time.Hour).Unix()), "tc's earliest certificate expires in a year")
+
+	kubectl(t, "delete", "cluster", "tc-certs", "-n", ns, "--wait=false")
+}
+
+// sample is the value of the series of family name with the given labels (and maybe others).
+func sample(families map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	f, ok := families[name]
+	if !ok {
+		return 0, false
+	}
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		matches := true
+		for k, v := range labels {
+			matches = matches && have[k] == v
+		}
+		if matches {
+			return m.GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// watchTaowaEvents runs taowa events name --watch -o json and sends what it prints; stop
+// interrupts it (as Ctrl-C does) and returns how it ended.
+func watchTaowaEvents(ctx context.Context, t *testing.T, cli taowaCLI, name string) (<-chan tenants.Event, func() error) {
+	t.Helper()
+	root := repoRoot()
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "bin", "taowa"), "--chart", filepath.Join(root, "charts", "tenant-master"),
+		"-n", cli.namespace, "events", name, "--watch", "-o", "json")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.kubeconfig, "HELM_CACHE_HOME="+os.TempDir())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	events := make(chan tenants.Event, 1000)
+	go func() {
+		defer close(events)
+		lines := bufio.NewScanner(stdout)
+		for lines.Scan() {
+			var e tenants.Event
+			if err := json.Unmarshal(lines.Bytes(), &e); err != nil {
+				t.Errorf("taowa events --watch -o json printed %q: %v", lines.Text(), err)
+				continue
+			}
+			events <- e
+		}
+	}()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			return err
+		}
+		for range events { // to the end of its output
+		}
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("%w: %s", err, stderr.String())
+		}
+		return nil
+	}
+	t.Cleanup(func() { _ = stop() })
+	return events, stop
 }
 
 func clusterClient(t testing.TB) dynamic.NamespaceableResourceInterface {

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/taowa/taowa/hooks/pki"
+	"github.com/taowa/taowa/release/tenants"
 	"github.com/taowa/taowa/versions"
 )
 
@@ -109,9 +111,16 @@ func TestTenantMasters(t *testing.T) {
 	helm3, helm4 := helmFor(t, 3), helmFor(t, 4)
 	helm4.run(ctx, t, "plugin", "install", filepath.Join(root, "postrender", "plugin"))
 
+	// tenant-a has a VerticalPodAutoscaler per component (the real CRD, from the VPA's own
+	// module) and admits scrapers of etcd's metrics from one namespace only.
+	applyVPACRD(ctx, t)
+	monitoring := testNamespace(ctx, t, "e2e-monitoring")
+	metricsFrom := fmt.Sprintf(`networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":%q}}}]`, monitoring)
+
 	// Namespaces with generated names: what a killed earlier run left cannot collide.
 	tenants := []tenant{
-		{release: "tenant-a", namespace: testNamespace(ctx, t, "e2e-tenant-a"), version: "1.37.2", helm: helm3, postRenderer: filepath.Join(root, "bin", "taowa-postrender")},
+		{release: "tenant-a", namespace: testNamespace(ctx, t, "e2e-tenant-a"), version: "1.37.2", helm: helm3, postRenderer: filepath.Join(root, "bin", "taowa-postrender"),
+			extraArgs: []string{"--set", "verticalPodAutoscaler.enabled=true", "--set-json", metricsFrom}},
 		{release: "tenant-b", namespace: testNamespace(ctx, t, "e2e-tenant-b"), version: "1.36.3", helm: helm4, postRenderer: "taowa-postrender",
 			extraArgs: []string{"--set", "etcd.replicas=3"}},
 	}
@@ -171,7 +180,27 @@ func TestTenantMasters(t *testing.T) {
 			}
 			assert.True(t, canConnect(ctx, t, tn.namespace, apiserverLabels, etcd.Status.PodIP, 2379), "etcd from its apiserver's labels")
 			assert.False(t, canConnect(ctx, t, tn.namespace, nil, etcd.Status.PodIP, 2379), "etcd from another Pod of the tenant")
-			assert.False(t, canConnect(ctx, t, testNamespace(ctx, t, "e2e-intruder"), apiserverLabels, etcd.Status.PodIP, 2379), "etcd from another namespace")
+			intruder := testNamespace(ctx, t, "e2e-intruder")
+			assert.False(t, canConnect(ctx, t, intruder, apiserverLabels, etcd.Status.PodIP, 2379), "etcd from another namespace")
+			if tn.release == "tenant-a" {
+				// networkPolicy.metricsFrom: the monitoring namespace scrapes etcd's metrics port, and
+				// reaches nothing else of it.
+				assert.True(t, canConnect(ctx, t, monitoring, nil, etcd.Status.PodIP, 2381), "etcd's metrics from the monitoring namespace")
+				assert.False(t, canConnect(ctx, t, intruder, nil, etcd.Status.PodIP, 2381), "etcd's metrics from another namespace")
+				assert.False(t, canConnect(ctx, t, monitoring, nil, etcd.Status.PodIP, 2379), "etcd's clients port from the monitoring namespace")
+				assertVPAsTargetTheComponents(ctx, t, tn)
+			}
+
+			// taowa status --health reads each member's database through the meta apiserver's Pod
+			// proxy, whatever the NetworkPolicy.
+			members := etcdHealth(ctx, t, tn)
+			require.Len(t, members, tn.etcdMembers(), "etcd members")
+			for _, m := range members {
+				assert.Empty(t, m.Unreadable, "member %s", m.Pod)
+				assert.Positive(t, m.DBSize, "member %s: database size", m.Pod)
+				assert.EqualValues(t, 2<<30, m.Quota, "member %s: etcd's default quota", m.Pod)
+				assert.Empty(t, m.Alarms, "member %s", m.Pod)
+			}
 
 			// Every member mounts the snapshot volume to restore: with three, it is ReadWriteMany.
 			snapshots, err := env.client.CoreV1().PersistentVolumeClaims(tn.namespace).Get(ctx, tn.release+"-etcd-snapshots", metav1.GetOptions{})
@@ -199,10 +228,12 @@ func TestTenantMasters(t *testing.T) {
 		stopProbe := startWriteProbe(ctx, t, client, "members")
 		time.Sleep(2 * time.Second) // writes before the kill
 		zero := int64(0)
-		require.NoError(t, env.client.CoreV1().Pods(tn.namespace).Delete(ctx, tn.release+"-etcd-1", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
-		waitUntil(ctx, t, "three etcd members Ready again", func(ctx context.Context) (bool, error) {
-			sts, err := env.client.AppsV1().StatefulSets(tn.namespace).Get(ctx, tn.release+"-etcd", metav1.GetOptions{})
-			return err == nil && sts.Status.ReadyReplicas == 3 && sts.Status.ObservedGeneration == sts.Generation, err
+		killed, err := env.client.CoreV1().Pods(tn.namespace).Get(ctx, tn.release+"-etcd-1", metav1.GetOptions{})
+		require.NoError(t, err)
+		require.NoError(t, env.client.CoreV1().Pods(tn.namespace).Delete(ctx, killed.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+		waitUntil(ctx, t, "the killed member replaced and Ready", func(ctx context.Context) (bool, error) {
+			p, err := env.client.CoreV1().Pods(tn.namespace).Get(ctx, killed.Name, metav1.GetOptions{})
+			return err == nil && p.UID != killed.UID && podReady(p), nil
 		})
 		time.Sleep(2 * time.Second) // writes after the member is back
 		requests, failures := stopProbe()
@@ -398,4 +429,84 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// etcdHealth is what taowa status --health says of the tenant's etcd members.
+func etcdHealth(ctx context.Context, t *testing.T, tn tenant) []tenants.EtcdMember {
+	t.Helper()
+	out, err := taowaCLI{namespace: tn.namespace}.run(ctx, "status", tn.release, "--health", "-o", "json")
+	require.NoError(t, err, out)
+	var health tenants.Health
+	require.NoError(t, json.Unmarshal([]byte(out), &health))
+	return health.Etcd
+}
+
+// vpaModule holds the VerticalPodAutoscaler's CRD (deploy/vpa-v1-crd-gen.yaml), fetched from the
+// Go module proxy like the project's other dependencies.
+const vpaModule = "k8s.io/autoscaler/vertical-pod-autoscaler@v1.8.1"
+
+// applyVPACRD installs the real VerticalPodAutoscaler CRD for the test, and removes it after
+// (which deletes every VerticalPodAutoscaler with it).
+func applyVPACRD(ctx context.Context, t *testing.T) {
+	t.Helper()
+	out, err := exec.CommandContext(ctx, "go", "mod", "download", "-json", vpaModule).Output()
+	require.NoError(t, err, "go mod download %s", vpaModule)
+	var module struct{ Dir string }
+	require.NoError(t, json.Unmarshal(out, &module))
+	crd := filepath.Join(module.Dir, "deploy", "vpa-v1-crd-gen.yaml")
+	kubectl(t, "apply", "--server-side", "-f", crd)
+	t.Cleanup(func() { kubectl(t, "delete", "--ignore-not-found", "--wait=false", "-f", crd) })
+	kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd/verticalpodautoscalers.autoscaling.k8s.io")
+}
+
+// assertVPAsTargetTheComponents: the chart's VerticalPodAutoscalers, accepted by the real CRD's
+// schema, each name an existing workload of the tenant and that workload's component container.
+func assertVPAsTargetTheComponents(ctx context.Context, t *testing.T, tn tenant) {
+	t.Helper()
+	var list struct {
+		Items []struct {
+			Metadata struct{ Name string }
+			Spec     struct {
+				TargetRef struct {
+					APIVersion string `json:"apiVersion"`
+					Kind, Name string
+				} `json:"targetRef"`
+				UpdatePolicy   struct{ UpdateMode string } `json:"updatePolicy"`
+				ResourcePolicy struct {
+					ContainerPolicies []struct{ ContainerName string } `json:"containerPolicies"`
+				} `json:"resourcePolicy"`
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(kubectl(t, "get", "verticalpodautoscalers", "-n", tn.namespace, "-o", "json")), &list))
+	targets := map[string]string{}
+	for _, v := range list.Items {
+		ref := v.Spec.TargetRef
+		assert.Equal(t, "apps/v1", ref.APIVersion, v.Metadata.Name)
+		assert.Equal(t, "Off", v.Spec.UpdatePolicy.UpdateMode, "%s: recommendations only by default", v.Metadata.Name)
+		var containers []corev1.Container
+		switch ref.Kind {
+		case "StatefulSet":
+			s, err := env.client.AppsV1().StatefulSets(tn.namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+			require.NoError(t, err, "%s targets a StatefulSet that does not exist", v.Metadata.Name)
+			containers = s.Spec.Template.Spec.Containers
+		case "Deployment":
+			d, err := env.client.AppsV1().Deployments(tn.namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+			require.NoError(t, err, "%s targets a Deployment that does not exist", v.Metadata.Name)
+			containers = d.Spec.Template.Spec.Containers
+		default:
+			t.Errorf("%s targets a %s", v.Metadata.Name, ref.Kind)
+		}
+		require.Len(t, v.Spec.ResourcePolicy.ContainerPolicies, 1, v.Metadata.Name)
+		container := v.Spec.ResourcePolicy.ContainerPolicies[0].ContainerName
+		assert.True(t, slices.ContainsFunc(containers, func(c corev1.Container) bool { return c.Name == container }),
+			"%s: %s %s has no container %s", v.Metadata.Name, ref.Kind, ref.Name, container)
+		targets[ref.Kind+"/"+ref.Name] = container
+	}
+	assert.Equal(t, map[string]string{
+		"StatefulSet/" + tn.release + "-etcd":              "etcd",
+		"Deployment/" + tn.release + "-apiserver":          "kube-apiserver",
+		"Deployment/" + tn.release + "-controller-manager": "kube-controller-manager",
+		"Deployment/" + tn.release + "-scheduler":          "kube-scheduler",
+	}, targets)
 }

@@ -51,10 +51,12 @@ type Cluster struct {
 
 // NewCluster returns an empty cluster.
 func NewCluster() *Cluster {
+	clientset := k8sfake.NewClientset()
+	ServeEtcd(clientset, nil)
 	return &Cluster{
 		releases:  driver.NewMemory(),
 		kube:      &flakyKube{PrintingKubeClient: kubefake.PrintingKubeClient{Out: io.Discard}},
-		clientset: k8sfake.NewClientset(),
+		clientset: clientset,
 		objects: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 			map[schema.GroupVersionResource]string{v1alpha1.Resource: v1alpha1.Kind + "List"}),
 	}
