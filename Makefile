@@ -124,6 +124,7 @@ bench: images helm bench-eni
 	TAOWA_E2E_KEEP=1 $(BENCH) -bench TenantInstallToReady -benchtime 10x
 	TAOWA_E2E_KEEP=1 $(BENCH) -bench TenantMinorUpgrade -benchtime 5x
 	TAOWA_E2E_KEEP=1 $(BENCH) -bench ClusterToReady -benchtime 5x
+	TAOWA_E2E_KEEP=1 $(BENCH) -bench TenantWake -benchtime 5x
 	TAOWA_E2E_KEEP=1 $(BENCH) -bench FleetUpgrade -benchtime 1x
 	TAOWA_E2E_KEEP=1 TAOWA_DENSITY_TENANTS=5 TAOWA_DENSITY_IDLE=1m $(BENCH) -bench Density -benchtime 1x
 	$(BENCH) -bench MetaClusterUpAfterDown -benchtime 5x

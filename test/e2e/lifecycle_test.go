@@ -252,7 +252,7 @@ func requireServes(ctx context.Context, t *testing.T, tn tenant, version string)
 	})
 }
 
-func writeObjects(ctx context.Context, t *testing.T, c kubernetes.Interface) {
+func writeObjects(ctx context.Context, t testing.TB, c kubernetes.Interface) {
 	t.Helper()
 	_, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lifecycle"}}, metav1.CreateOptions{})
 	require.NoError(t, err)
@@ -268,7 +268,7 @@ func writeObjects(ctx context.Context, t *testing.T, c kubernetes.Interface) {
 	}
 }
 
-func assertObjects(ctx context.Context, t *testing.T, tn tenant) {
+func assertObjects(ctx context.Context, t testing.TB, tn tenant) {
 	t.Helper()
 	c, err := newTenantClient(ctx, tn)
 	require.NoError(t, err)

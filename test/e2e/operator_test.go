@@ -93,6 +93,7 @@ spec:
 	apiserver, err := env.client.AppsV1().Deployments(ns).Get(ctx, "tc-apiserver", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, "224Mi", apiserver.Spec.Template.Spec.Containers[0].Resources.Requests.Memory().String(), "the small profile's apiserver request")
+	assert.Contains(t, apiserver.Spec.Template.Spec.Containers[0].Args, "--watch-cache=false", "the small profile's apiserver flags")
 	scheduler, err := env.client.AppsV1().Deployments(ns).Get(ctx, "tc-scheduler", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Contains(t, scheduler.Spec.Template.Spec.Containers[0].Args, "--leader-elect-retry-period=15s", "the small profile's leader election")

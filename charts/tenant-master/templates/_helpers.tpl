@@ -137,7 +137,7 @@ spec:
             {{- range .args }}
             - {{ . }}
             {{- end }}
-            {{- with include "tenant-master.leaderElectionArgs" (dict "root" .root "component" .valuesKey) }}
+            {{- with include "tenant-master.profileArgs" (dict "root" .root "component" .valuesKey) }}
             {{- . | nindent 12 }}
             {{- end }}
           terminationMessagePolicy: FallbackToLogsOnError
@@ -381,19 +381,21 @@ rules:
 {{- end -}}
 
 {{/*
-Requests and limits per profile (values: profile), and for small the leader election of the
-controller-manager and scheduler. small comes from measured idle use of a 1.37 tenant on the
-project's node (working set: kube-apiserver about 200 MiB, the controller-manager 50, etcd 30,
-the scheduler 20), with room above it; its leases are renewed every 15 s instead of 2 s, which
-took a quarter of an idle tenant's CPU. medium was the chart's default before profiles; large
-doubles to quadruples medium for busy tenants. The chart README has the numbers.
+Requests, limits and flags per profile (values: profile). small comes from measured idle use of a
+1.37 tenant on the project's node (working set: kube-apiserver about 190 MiB, the
+controller-manager 55, etcd 30, the scheduler 20; CPU: etcd and the apiserver 17 millicores each,
+the controller-manager 13, the scheduler 5), requests at that use. Its flags cut what an idle
+tenant spends: leases renewed every 15 s instead of 2 s, and no watch cache in the apiserver (its
+timers were half of its idle CPU; lists and watches go to etcd, fine for a small tenant). medium
+was the chart's default before profiles; large doubles to quadruples medium for busy tenants. The
+chart README has the numbers.
 */}}
 {{- define "tenant-master.profiles" -}}
 small:
-  etcd: {requests: {cpu: 5m, memory: 48Mi}, limits: {memory: 512Mi}}
-  apiserver: {requests: {cpu: 10m, memory: 224Mi}, limits: {memory: 1Gi}}
-  controllerManager: {requests: {cpu: 5m, memory: 48Mi}, limits: {memory: 256Mi}, leaderElection: {leaseDuration: 60s, renewDeadline: 40s, retryPeriod: 15s}}
-  scheduler: {requests: {cpu: 5m, memory: 24Mi}, limits: {memory: 128Mi}, leaderElection: {leaseDuration: 60s, renewDeadline: 40s, retryPeriod: 15s}}
+  etcd: {requests: {cpu: 20m, memory: 48Mi}, limits: {memory: 512Mi}}
+  apiserver: {requests: {cpu: 20m, memory: 224Mi}, limits: {memory: 1Gi}, args: [--watch-cache=false]}
+  controllerManager: {requests: {cpu: 15m, memory: 64Mi}, limits: {memory: 256Mi}, args: [--leader-elect-lease-duration=60s, --leader-elect-renew-deadline=40s, --leader-elect-retry-period=15s]}
+  scheduler: {requests: {cpu: 5m, memory: 24Mi}, limits: {memory: 128Mi}, args: [--leader-elect-lease-duration=60s, --leader-elect-renew-deadline=40s, --leader-elect-retry-period=15s]}
 medium:
   etcd: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 1Gi}}
   apiserver: {requests: {cpu: 250m, memory: 384Mi}, limits: {memory: 2Gi}}
@@ -412,15 +414,13 @@ large:
 {{- if $own -}}
 {{ toYaml $own }}
 {{- else -}}
-{{ toYaml (omit (index (include "tenant-master.profiles" . | fromYaml) .root.Values.profile .component) "leaderElection") }}
+{{ toYaml (omit (index (include "tenant-master.profiles" . | fromYaml) .root.Values.profile .component) "args") }}
 {{- end -}}
 {{- end -}}
 
-{{/* The leader-election flags of a component (controllerManager, scheduler), when its profile sets them. */}}
-{{- define "tenant-master.leaderElectionArgs" -}}
-{{- with (index (include "tenant-master.profiles" . | fromYaml) .root.Values.profile .component).leaderElection -}}
-- --leader-elect-lease-duration={{ .leaseDuration }}
-- --leader-elect-renew-deadline={{ .renewDeadline }}
-- --leader-elect-retry-period={{ .retryPeriod }}
+{{/* The flags a component's profile sets (etcd, apiserver, controllerManager, scheduler); its extraArgs override them. */}}
+{{- define "tenant-master.profileArgs" -}}
+{{- with (index (include "tenant-master.profiles" . | fromYaml) .root.Values.profile .component).args -}}
+{{ toYaml . }}
 {{- end -}}
 {{- end -}}
