@@ -29,7 +29,9 @@ func BenchmarkTenantWake(b *testing.B) {
 	tn := tenant{release: "bench-wake", namespace: testNamespace(ctx, b, "bench-wake"), version: "1.37.2", helm: helmFor(b, 3)}
 	tn.helm.run(ctx, b, "install", tn.release, filepath.Join(root, "charts", "tenant-master"), "-n", tn.namespace, "--set", "profile=small",
 		"--post-renderer", filepath.Join(root, "bin", "taowa-postrender"), "--wait", "--timeout", "5m")
-	b.Cleanup(func() { _, _ = tn.helm.output(context.Background(), "uninstall", tn.release, "-n", tn.namespace, "--wait") })
+	b.Cleanup(func() {
+		_, _ = tn.helm.output(context.Background(), "uninstall", tn.release, "-n", tn.namespace, "--wait")
+	})
 	writeObjects(ctx, b, tenantClient(ctx, b, tn))
 	cli := taowaCLI{namespace: tn.namespace}
 	for i := 0; i < b.N; i++ {
