@@ -59,7 +59,7 @@ const (
 func etcdMembers(ctx context.Context, client kubernetes.Interface, namespace string, pods []*corev1.Pod) []EtcdMember {
 	var members []EtcdMember
 	for _, p := range pods {
-		if p.Status.Phase != corev1.PodRunning || !podReady(p) && !alive(p) {
+		if p.Status.Phase != corev1.PodRunning || !alive(p) {
 			continue // nothing listens yet
 		}
 		m := EtcdMember{Pod: p.Name}
@@ -98,7 +98,7 @@ func (m *EtcdMember) read(ctx context.Context, client kubernetes.Interface, name
 	}
 	// serializable: a member answers from its own state, so a lost quorum does not hide alarms.
 	health, err := proxy("/health", map[string]string{"serializable": "true"})
-	if err != nil && len(health) == 0 {
+	if err != nil && len(health) == 0 { // a member with an alarm answers 503, with the alarm in its body
 		return err
 	}
 	m.Alarms = healthAlarms(health)

@@ -44,14 +44,7 @@ func BenchmarkTenantInstallToReady(b *testing.B) {
 		start := time.Now()
 		tn.helm.run(ctx, b, "install", tn.release, filepath.Join(root, "charts", "tenant-master"), "-n", tn.namespace,
 			"--post-renderer", filepath.Join(root, "bin", "taowa-postrender"), "--wait", "--timeout", "5m")
-		waitUntil(ctx, b, tn.release+" /readyz through the ClusterIP, TLS verified against it", func(ctx context.Context) (bool, error) {
-			client, err := newTenantClient(ctx, tn)
-			if err != nil {
-				return false, err
-			}
-			body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-			return err == nil && string(body) == "ok", err
-		})
+		waitReadyzThroughClusterIP(ctx, b, tn)
 		installs = append(installs, time.Since(start))
 		b.StopTimer()
 		recordTimeline(ctx, b, tn, fmt.Sprintf("install-%d", i))
@@ -87,6 +80,20 @@ func recordTimeline(ctx context.Context, tb testing.TB, tn tenant, name string) 
 	require.NoError(tb, os.MkdirAll(dir, 0o755))
 	out := cli.must(ctx, tb, "status", tn.release, "--timeline", "-o", "json")
 	require.NoError(tb, os.WriteFile(filepath.Join(dir, name+".json"), []byte(out), 0o644))
+}
+
+// waitReadyzThroughClusterIP waits until the tenant's /readyz answers ok through its Service's
+// ClusterIP, TLS verified against that address.
+func waitReadyzThroughClusterIP(ctx context.Context, tb testing.TB, tn tenant) {
+	tb.Helper()
+	waitUntil(ctx, tb, tn.release+" /readyz through the ClusterIP, TLS verified against it", func(ctx context.Context) (bool, error) {
+		client, err := newTenantClient(ctx, tn)
+		if err != nil {
+			return false, err
+		}
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err == nil && string(body) == "ok", err
+	})
 }
 
 // reportIdleMemory waits for the tenant to settle and reports each component's RSS, from the
