@@ -109,6 +109,8 @@ test-unit:
 test-e2e: images helm
 	# kubeadm, for the tenant node that joins with `kubeadm join`.
 	hack/build-k8s.sh $(KUBERNETES_VERSION) kubeadm
+	# Prometheus and the Prometheus Operator's CRDs, for the chart's ServiceMonitor scraped for real.
+	hack/build-tools.sh prometheus monitoring-crds
 	# The version table against the real binaries of every version in the cache (make test builds
 	# 1.35, 1.36 and 1.37; make e2e-versions all supported minors).
 	go test -tags realbinaries -count=1 ./versions/... ./postrender/...

@@ -112,15 +112,18 @@ func TestTenantMasters(t *testing.T) {
 	helm4.run(ctx, t, "plugin", "install", filepath.Join(root, "postrender", "plugin"))
 
 	// tenant-a has a VerticalPodAutoscaler per component (the real CRD, from the VPA's own
-	// module) and admits scrapers of etcd's metrics from one namespace only.
+	// module), a ServiceMonitor (the real CRD, from the Prometheus Operator's types) that a real
+	// Prometheus scrapes, and admits scrapers of etcd's metrics from one namespace only.
 	applyVPACRD(ctx, t)
+	applyServiceMonitorCRD(t)
 	monitoring := testNamespace(ctx, t, "e2e-monitoring")
 	metricsFrom := fmt.Sprintf(`networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":%q}}}]`, monitoring)
 
 	// Namespaces with generated names: what a killed earlier run left cannot collide.
 	tenants := []tenant{
 		{release: "tenant-a", namespace: testNamespace(ctx, t, "e2e-tenant-a"), version: "1.37.2", helm: helm3, postRenderer: filepath.Join(root, "bin", "taowa-postrender"),
-			extraArgs: []string{"--set", "verticalPodAutoscaler.enabled=true", "--set-json", metricsFrom}},
+			extraArgs: []string{"--set", "verticalPodAutoscaler.enabled=true", "--set-json", metricsFrom,
+				"--set", "serviceMonitor.enabled=true", "--set", "serviceMonitor.interval=2s"}},
 		{release: "tenant-b", namespace: testNamespace(ctx, t, "e2e-tenant-b"), version: "1.36.3", helm: helm4, postRenderer: "taowa-postrender",
 			extraArgs: []string{"--set", "etcd.replicas=3"}},
 	}
@@ -189,6 +192,7 @@ func TestTenantMasters(t *testing.T) {
 				assert.False(t, canConnect(ctx, t, intruder, nil, etcd.Status.PodIP, 2381), "etcd's metrics from another namespace")
 				assert.False(t, canConnect(ctx, t, monitoring, nil, etcd.Status.PodIP, 2379), "etcd's clients port from the monitoring namespace")
 				assertVPAsTargetTheComponents(ctx, t, tn)
+				assertPrometheusScrapesTenant(ctx, t, tn, monitoring)
 			}
 
 			// taowa status --health reads each member's database through the meta apiserver's Pod

@@ -1,0 +1,286 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/taowa/taowa/hack/metacluster"
+)
+
+// The Prometheus Operator's ServiceMonitor CRD, generated from the operator's API types by
+// hack/build-tools.sh monitoring-crds, and Prometheus built from its module by
+// hack/build-tools.sh prometheus.
+const serviceMonitorCRD = "monitoring.coreos.com_servicemonitors.yaml"
+
+func monitoringTool(t *testing.T, name, file string) string {
+	t.Helper()
+	key := map[string]string{"prometheus": "PROMETHEUS_VERSION", "monitoring-crds": "PROMETHEUS_OPERATOR_VERSION"}[name]
+	path := filepath.Join(env.meta.CacheDir, "tools", name, toolVersions()[key], file)
+	require.FileExists(t, path, "built by hack/build-tools.sh %s", name)
+	return path
+}
+
+// applyServiceMonitorCRD installs the real ServiceMonitor CRD, so that the API server checks the
+// chart's ServiceMonitor against the operator's own schema (and prunes what it does not know).
+func applyServiceMonitorCRD(t *testing.T) {
+	t.Helper()
+	crd := monitoringTool(t, "monitoring-crds", serviceMonitorCRD)
+	kubectl(t, "apply", "--server-side", "-f", crd)
+	t.Cleanup(func() { kubectl(t, "delete", "--ignore-not-found", "--wait=false", "-f", crd) })
+	kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd/servicemonitors.monitoring.coreos.com")
+}
+
+// serviceMonitor is the part of monitoring.coreos.com/v1 ServiceMonitor the chart uses.
+type serviceMonitor struct {
+	Metadata metav1.ObjectMeta `json:"metadata"`
+	Spec     struct {
+		Selector  metav1.LabelSelector `json:"selector"`
+		Endpoints []struct {
+			Port      string `json:"port"`
+			Scheme    string `json:"scheme"`
+			Interval  string `json:"interval"`
+			TLSConfig *struct {
+				ServerName string          `json:"serverName"`
+				CA         secretKeyHolder `json:"ca"`
+				Cert       secretKeyHolder `json:"cert"`
+				KeySecret  *secretKey      `json:"keySecret"`
+			} `json:"tlsConfig"`
+		} `json:"endpoints"`
+	} `json:"spec"`
+}
+
+type secretKeyHolder struct {
+	Secret *secretKey `json:"secret"`
+}
+
+type secretKey struct{ Name, Key string }
+
+// prometheusScrapes runs a real Prometheus in namespace monitoring, configured from the tenant's
+// ServiceMonitor as the API server stored it the way the Prometheus Operator would configure it
+// (endpoint-slice discovery in the ServiceMonitor's namespace, the Service's labels and the port's
+// name kept, the referenced Secrets' keys copied next to Prometheus as TLS files), and returns
+// its active targets once every one has been scraped.
+func prometheusScrapes(ctx context.Context, t *testing.T, tn tenant, monitoring string) []prometheusTarget {
+	t.Helper()
+	var sm serviceMonitor
+	require.NoError(t, json.Unmarshal([]byte(kubectl(t, "get", "servicemonitor", tn.release, "-n", tn.namespace, "-o", "json")), &sm))
+	require.NotEmpty(t, sm.Spec.Endpoints, "the ServiceMonitor's endpoints")
+
+	const tlsDir = "/etc/prometheus/tls"
+	tlsFiles := map[string][]byte{}
+	tlsFile := func(ref *secretKey) string {
+		require.NotNil(t, ref, "a TLS reference of ServiceMonitor %s", sm.Metadata.Name)
+		s, err := env.client.CoreV1().Secrets(tn.namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		require.NoError(t, err, "the ServiceMonitor's Secret %s", ref.Name)
+		require.Contains(t, s.Data, ref.Key, "Secret %s", ref.Name)
+		file := ref.Name + "_" + ref.Key
+		tlsFiles[file] = s.Data[ref.Key]
+		return tlsDir + "/" + file
+	}
+	var jobs []map[string]any
+	for i, ep := range sm.Spec.Endpoints {
+		relabel := []map[string]any{}
+		for k, v := range sm.Spec.Selector.MatchLabels {
+			relabel = append(relabel, map[string]any{"action": "keep", "regex": regexp.QuoteMeta(v),
+				"source_labels": []string{"__meta_kubernetes_service_label_" + prometheusLabelName(k)}})
+		}
+		relabel = append(relabel,
+			map[string]any{"action": "keep", "regex": regexp.QuoteMeta(ep.Port), "source_labels": []string{"__meta_kubernetes_endpointslice_port_name"}},
+			map[string]any{"action": "replace", "target_label": "pod", "source_labels": []string{"__meta_kubernetes_pod_name"}})
+		job := map[string]any{
+			"job_name":        fmt.Sprintf("serviceMonitor/%s/%s/%d", tn.namespace, sm.Metadata.Name, i),
+			"scrape_interval": ep.Interval,
+			"scheme":          ep.Scheme,
+			"kubernetes_sd_configs": []map[string]any{{"role": "endpointslice",
+				"namespaces": map[string]any{"names": []string{tn.namespace}}}},
+			"relabel_configs": relabel,
+		}
+		if tls := ep.TLSConfig; tls != nil {
+			job["tls_config"] = map[string]any{"server_name": tls.ServerName,
+				"ca_file": tlsFile(tls.CA.Secret), "cert_file": tlsFile(tls.Cert.Secret), "key_file": tlsFile(tls.KeySecret)}
+		}
+		jobs = append(jobs, job)
+	}
+	config, err := yaml.Marshal(map[string]any{"scrape_configs": jobs})
+	require.NoError(t, err)
+
+	// Prometheus discovers the tenant's Services and endpoint slices with a Role of its namespace.
+	_, err = env.client.CoreV1().ServiceAccounts(monitoring).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = env.client.RbacV1().Roles(tn.namespace).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "e2e-prometheus"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"services", "endpoints", "pods"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+		}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = env.client.RbacV1().RoleBindings(tn.namespace).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "e2e-prometheus"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "e2e-prometheus"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "prometheus", Namespace: monitoring}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		env.client.RbacV1().RoleBindings(tn.namespace).Delete(context.Background(), "e2e-prometheus", metav1.DeleteOptions{})
+		env.client.RbacV1().Roles(tn.namespace).Delete(context.Background(), "e2e-prometheus", metav1.DeleteOptions{})
+	})
+	_, err = env.client.CoreV1().Secrets(monitoring).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "prometheus"},
+		Data: map[string][]byte{"prometheus.yml": config}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = env.client.CoreV1().Secrets(monitoring).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "prometheus-tls"},
+		Data: tlsFiles}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	image := "localhost/taowa-e2e/prometheus:" + toolVersions()["PROMETHEUS_VERSION"]
+	require.NoError(t, env.meta.BuildAndImport(metacluster.BinaryImage(image, monitoringTool(t, "prometheus", "prometheus"), "/usr/local/bin/prometheus", "65532")))
+	pod, err := env.client.CoreV1().Pods(monitoring).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "prometheus"},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: "prometheus",
+			Containers: []corev1.Container{{
+				Name: "prometheus", Image: image, ImagePullPolicy: corev1.PullNever,
+				Args: []string{"--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"},
+				VolumeMounts: []corev1.VolumeMount{
+					{Name: "config", MountPath: "/etc/prometheus/prometheus.yml", SubPath: "prometheus.yml"},
+					{Name: "tls", MountPath: tlsDir},
+					{Name: "data", MountPath: "/prometheus"},
+				},
+			}},
+			Volumes: []corev1.Volume{
+				{Name: "config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "prometheus"}}},
+				{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "prometheus-tls"}}},
+				{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		env.client.CoreV1().Pods(monitoring).Delete(context.Background(), pod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	})
+
+	var targets []prometheusTarget
+	waitUntil(ctx, t, "Prometheus has scraped every target of the ServiceMonitor", func(ctx context.Context) (bool, error) {
+		var body struct {
+			Data struct {
+				ActiveTargets []prometheusTarget `json:"activeTargets"`
+			} `json:"data"`
+		}
+		if err := prometheusAPI(ctx, monitoring, "/api/v1/targets", nil, &body); err != nil {
+			return false, nil // not serving yet
+		}
+		targets = body.Data.ActiveTargets
+		for _, tg := range targets {
+			if tg.Health == "unknown" {
+				return false, nil
+			}
+		}
+		return len(targets) >= len(sm.Spec.Endpoints), nil
+	})
+	return targets
+}
+
+// prometheusTarget is one entry of Prometheus' /api/v1/targets.
+type prometheusTarget struct {
+	ScrapePool string            `json:"scrapePool"`
+	ScrapeURL  string            `json:"scrapeUrl"`
+	Labels     map[string]string `json:"labels"`
+	Health     string            `json:"health"`
+	LastError  string            `json:"lastError"`
+}
+
+// series names a scraped series by its job and Pod.
+type series struct{ job, pod string }
+
+// prometheusQuery evaluates an instant query and returns each series' value.
+func prometheusQuery(ctx context.Context, t *testing.T, monitoring, query string) map[series]string {
+	t.Helper()
+	var body struct {
+		Data struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	require.NoError(t, prometheusAPI(ctx, monitoring, "/api/v1/query", map[string]string{"query": query}, &body), "query %s", query)
+	values := map[series]string{}
+	for _, r := range body.Data.Result {
+		values[series{r.Metric["job"], r.Metric["pod"]}] = fmt.Sprint(r.Value[1])
+	}
+	return values
+}
+
+// prometheusAPI calls Prometheus' HTTP API through the meta apiserver's Pod proxy.
+func prometheusAPI(ctx context.Context, monitoring, path string, params map[string]string, into any) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	raw, err := env.client.CoreV1().Pods(monitoring).ProxyGet("http", "prometheus", "9090", path, params).DoRaw(ctx)
+	if err != nil {
+		return fmt.Errorf("prometheus %s: %w", path, err)
+	}
+	return json.Unmarshal(raw, into)
+}
+
+// prometheusLabelName is Prometheus' name for a Kubernetes label in discovery meta labels.
+func prometheusLabelName(k string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '_'
+	}, k)
+}
+
+// assertPrometheusScrapesTenant: Prometheus, with the ServiceMonitor's least-privilege certificate
+// and from the namespace the NetworkPolicy admits, scrapes every apiserver and etcd member.
+func assertPrometheusScrapesTenant(ctx context.Context, t *testing.T, tn tenant, monitoring string) {
+	t.Helper()
+	targets := prometheusScrapes(ctx, t, tn, monitoring)
+	pods := map[string]bool{}
+	for _, tg := range targets {
+		assert.Equal(t, "up", tg.Health, "%s (%s): %s", tg.ScrapeURL, tg.ScrapePool, tg.LastError)
+		pods[tg.Labels["pod"]] = true
+	}
+	want := []string{tn.release + "-etcd-0"}
+	apiservers, err := env.client.CoreV1().Pods(tn.namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: "app.kubernetes.io/instance=" + tn.release + ",app.kubernetes.io/component=kube-apiserver"})
+	require.NoError(t, err)
+	for _, p := range apiservers.Items {
+		want = append(want, p.Name)
+	}
+	for _, p := range want {
+		assert.True(t, pods[p], "Pod %s is a scraped target (targets: %v)", p, pods)
+	}
+	assert.Len(t, targets, len(want), "one target per apiserver and etcd member")
+
+	// The scraped series are the components' own, each from its ServiceMonitor endpoint's job
+	// (the chart lists the apiserver first, etcd second).
+	job := func(endpoint int) string {
+		return fmt.Sprintf("serviceMonitor/%s/%s/%d", tn.namespace, tn.release, endpoint)
+	}
+	for query, wantJob := range map[string]string{
+		"etcd_server_has_leader":                      job(1),
+		"sum by (job, pod) (apiserver_request_total)": job(0),
+	} {
+		values := prometheusQuery(ctx, t, monitoring, query)
+		assert.NotEmpty(t, values, "%s", query)
+		for s, v := range values {
+			assert.Equal(t, wantJob, s.job, "%s of %s", query, s.pod)
+			assert.NotEqual(t, "0", v, "%s of %s", query, s.pod)
+		}
+	}
+	t.Logf("Prometheus scraped %d targets of %s with the ServiceMonitor's certificate", len(targets), tn.release)
+}
