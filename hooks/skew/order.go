@@ -2,7 +2,10 @@ package skew
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"time"
 
@@ -76,8 +79,20 @@ func etcdRunning(p corev1.Pod) bool {
 	})
 }
 
-// WaitOrder polls the release's Pods until OrderBlocker finds nothing, logging each new reason.
-func WaitOrder(ctx context.Context, meta kubernetes.Interface, namespace, instance, component string, version versions.Version, log func(string)) error {
+// WaitOrder polls the release's Pods until OrderBlocker finds nothing and, for an apiserver, one of
+// etcdServers (the client URLs it will dial) accepts a connection, logging each new reason.
+func WaitOrder(ctx context.Context, meta kubernetes.Interface, namespace, instance, component string, version versions.Version, etcdServers []string, log func(string)) error {
+	var etcdAddresses []string
+	for _, s := range etcdServers {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("etcd server %q is not a URL with a host", s)
+		}
+		etcdAddresses = append(etcdAddresses, u.Host)
+	}
+	if component == apiserver && len(etcdAddresses) == 0 {
+		return errors.New("an apiserver waits for its etcd servers: none given")
+	}
 	selector := "app.kubernetes.io/instance=" + instance + "," + postrender.LabelComponent
 	last := ""
 	// Every second a control-plane Pod waits here is a second of install or upgrade.
@@ -88,10 +103,33 @@ func WaitOrder(ctx context.Context, meta kubernetes.Interface, namespace, instan
 			return false, nil
 		}
 		reason, ok := OrderBlocker(pods.Items, component, version)
+		if ok && component == apiserver {
+			if err := reachable(ctx, etcdAddresses); err != nil {
+				reason, ok = "etcd not reachable: "+err.Error(), false
+			}
+		}
 		if !ok && reason != last {
 			log("waiting: " + reason)
 			last = reason
 		}
 		return ok, nil
 	})
+}
+
+// reachable returns nil once one of the addresses accepts a TCP connection from this Pod. An
+// apiserver that starts before then fails its first dials to etcd: a member's name can still
+// resolve to the address of the member's previous Pod (cluster DNS caches answers for up to 30 s,
+// which a woken tenant meets), and a Service's address that kube-proxy does not route yet can
+// hold a dial until grpc's 20 s timeout.
+func reachable(ctx context.Context, addresses []string) error {
+	var errs []error
+	for _, a := range addresses {
+		d := net.Dialer{Timeout: time.Second}
+		conn, err := d.DialContext(ctx, "tcp", a)
+		if err == nil {
+			return conn.Close()
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }

@@ -5,9 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
+	"time"
 
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/kube"
+	"helm.sh/helm/v3/pkg/release"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // valueHibernated is the chart's value that scales a tenant's etcd and masters to zero.
@@ -89,9 +95,61 @@ func (m *Manager) Hibernate(ctx context.Context, namespace, name string, asleep 
 		return fail(err)
 	}
 	m.progress.printf("%s: %s %s (namespace %s)", verb, name, map[bool]string{true: "scales to zero", false: "starts again"}[asleep], namespace)
-	rel, err := runUpgrade(ctx, cfg, ch, name, namespace, values, false, r)
+	if asleep {
+		rel, err := runUpgrade(ctx, cfg, ch, name, namespace, values, false, r)
+		if err != nil {
+			return fail(err)
+		}
+		return HibernateResult{Release: infoOf(rel, false), Changed: true}, nil
+	}
+	// On a wake, the chart's ready hook itself waits until the apiserver serves through its
+	// Service, so it may start with the Pods: Helm's wait (which --atomic implies), which would
+	// hold the hook back and looks every 2 s, comes after the hooks instead, looking 8 times as
+	// often, and a failed wake goes back to sleep as --atomic would.
+	rel, err := runUpgrade(ctx, cfg, ch, name, namespace, values, false, Rollout{Timeout: r.Timeout})
+	if err == nil && (r.Wait || r.Atomic) {
+		err = m.waitReady(ctx, cfg, rel, r.Timeout)
+	}
+	if err != nil && r.Atomic {
+		rollback := action.NewRollback(cfg)
+		rollback.Version, rollback.Timeout = current.Version, r.Timeout
+		if rerr := rollback.Run(name); rerr != nil {
+			return fail(fmt.Errorf("%w; going back to the sleeping revision %d failed too: %v", err, current.Version, rerr))
+		}
+		return fail(fmt.Errorf("%w; back to the sleeping revision %d", err, current.Version))
+	}
 	if err != nil {
 		return fail(err)
 	}
 	return HibernateResult{Release: infoOf(rel, false), Changed: true}, nil
+}
+
+// waitReady waits until every object of rel is ready by Helm's own checks (those of --wait), or
+// timeout passes.
+func (m *Manager) waitReady(ctx context.Context, cfg *action.Configuration, rel *release.Release, timeout time.Duration) error {
+	objects, err := cfg.KubeClient.Build(strings.NewReader(rel.Manifest), false)
+	if err != nil {
+		return fmt.Errorf("the objects of revision %d: %w", rel.Version, err)
+	}
+	meta, err := m.cluster.Clientset()
+	if err != nil {
+		return err
+	}
+	checker := kube.NewReadyChecker(meta, nil, kube.PausedAsReady(true))
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	notReady := ""
+	err = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		for _, o := range objects {
+			if ready, err := checker.IsReady(ctx, o); err != nil || !ready {
+				notReady = o.ObjectName()
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s not ready after %s", notReady, timeout)
+	}
+	return nil
 }

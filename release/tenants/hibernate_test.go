@@ -5,6 +5,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/taowa/taowa/release/tenants/tenantstest"
 )
 
 // Sleep and wake are helm upgrades at the version the tenant runs that change only the chart's
@@ -47,4 +50,30 @@ func TestHibernateSleepsAndWakesAtTheSameVersion(t *testing.T) {
 		t.Errorf("awake, want the values' replicas back (2 apiservers):\n%s", m)
 	}
 	assertEqual(t, "history", historyVersions(t, m, "ns", "tenant-a"), []string{"1.36.3 superseded", "1.36.3 superseded", "1.36.3 deployed"})
+}
+
+// A wake whose hook fails goes back to sleep, as --atomic does: the tenant is left as it was,
+// hibernated, and the next wake works.
+func TestFailedWakeGoesBackToSleep(t *testing.T) {
+	ctx := context.Background()
+	m, c := newTestManager(t, nil)
+	install(t, m, "ns", "tenant-a", "1.36.3", nil)
+	if _, err := m.Hibernate(ctx, "ns", "tenant-a", true, waited); err != nil {
+		t.Fatal(err)
+	}
+
+	c.FailNthHook(1)
+	_, err := m.Hibernate(ctx, "ns", "tenant-a", false, Rollout{Wait: true, Atomic: true, Timeout: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), "back to the sleeping revision 2") || !strings.Contains(err.Error(), tenantstest.ErrHookFailed.Error()) {
+		t.Fatalf("wake with a failing hook: %v, want the hook's error and back to the sleeping revision 2", err)
+	}
+	info, err := m.Status(ctx, "ns", "tenant-a")
+	if err != nil || !info.Hibernated {
+		t.Errorf("after the failed wake: %+v, %v; want it hibernated", info, err)
+	}
+	assertEqual(t, "history", historyVersions(t, m, "ns", "tenant-a"), []string{"1.36.3 superseded", "1.36.3 superseded", "1.36.3 failed", "1.36.3 deployed"})
+
+	if _, err := m.Hibernate(ctx, "ns", "tenant-a", false, waited); err != nil {
+		t.Fatalf("the next wake: %v", err)
+	}
 }

@@ -325,6 +325,14 @@ func hibernate(ctx context.Context, t *testing.T, cli taowaCLI, tn tenant) {
 	require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, "wake", tn.release, "-o", "json")), &woken))
 	t.Logf("taowa wake returned after %.1fs, the tenant serving", time.Since(start).Seconds())
 	assert.False(t, woken.Hibernated)
+	// It waits as --wait does (after the ready hook, not before it): every Pod is Ready.
+	pods, err := env.client.CoreV1().Pods(cli.namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + tn.release})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		if p.Status.Phase != corev1.PodSucceeded {
+			assert.True(t, podReady(&p), "Pod %s is not Ready when taowa wake returns", p.Name)
+		}
+	}
 	requireServes(ctx, t, tn, "1.36.3")
 	assertObjects(ctx, t, tn)
 }

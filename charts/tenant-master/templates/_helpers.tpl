@@ -82,8 +82,17 @@ https://{{ include "tenant-master.fullname" . }}-apiserver.{{ .Release.Namespace
 {{- define "tenant-master.etcdServers" -}}
 {{- $full := include "tenant-master.fullname" . -}}
 {{- $urls := list -}}
+{{- if eq (int .Values.etcd.replicas) 1 -}}
+{{- /* One member: the client Service, whose address outlives the member's Pods. A member's own
+name resolves to its Pod's address, which cluster DNS may still answer with the previous Pod's for
+up to 30 s after a restart or a wake. */ -}}
+{{- $urls = append $urls (printf "https://%s-etcd-client.%s.svc:2379" $full .Release.Namespace) -}}
+{{- else -}}
+{{- /* Several: each member by name, so that the client balances across them and skips one that
+does not answer. */ -}}
 {{- range $i := until (int .Values.etcd.replicas) -}}
 {{- $urls = append $urls (printf "https://%s-etcd-%d.%s-etcd.%s.svc:2379" $full $i $full $.Release.Namespace) -}}
+{{- end -}}
 {{- end -}}
 {{- join "," $urls -}}
 {{- end -}}
@@ -226,6 +235,9 @@ Arguments: root, component.
     - --instance={{ .root.Release.Name }}
     - --component={{ .component }}
     - --kubernetes-version={{ .root.Values.kubernetesVersion }}
+    {{- if eq .component "kube-apiserver" }}
+    - --etcd-servers={{ include "tenant-master.etcdServers" .root }}
+    {{- end }}
   resources:
     {{- toYaml .root.Values.hook.resources | nindent 4 }}
   securityContext:

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -200,6 +201,7 @@ func runWaitOrder(ctx context.Context, args []string) error {
 	r.register(fs)
 	instance := fs.String("instance", "", "the release name (label app.kubernetes.io/instance)")
 	component := fs.String("component", "", "this Pod's component: kube-apiserver, kube-controller-manager or kube-scheduler")
+	etcdServers := fs.String("etcd-servers", "", "an apiserver's --etcd-servers: it starts once one of them accepts a connection")
 	version, meta, err := r.parse(fs, args)
 	if err != nil {
 		return err
@@ -208,7 +210,11 @@ func runWaitOrder(ctx context.Context, args []string) error {
 		return errors.New("--instance and --component are required")
 	}
 	log := func(msg string) { fmt.Println(msg) }
-	if err := skew.WaitOrder(ctx, meta, r.namespace, *instance, *component, version, log); err != nil {
+	var servers []string
+	if *etcdServers != "" {
+		servers = strings.Split(*etcdServers, ",")
+	}
+	if err := skew.WaitOrder(ctx, meta, r.namespace, *instance, *component, version, servers, log); err != nil {
 		return err
 	}
 	fmt.Printf("%s %s may start\n", *component, version)

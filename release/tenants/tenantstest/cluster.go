@@ -191,12 +191,34 @@ func (d *namespacedMemory) Delete(key string) (*release.Release, error) {
 }
 
 // flakyKube is Helm's printing fake kube client whose Nth wait from now fails, as a rollout
-// that never becomes ready would.
+// that never becomes ready would, and whose Nth hook from now fails.
 type flakyKube struct {
 	kubefake.PrintingKubeClient
 	mu         sync.Mutex
 	waits      int
 	failWaitAt int // 0: never
+	hooks      int
+	failHookAt int // 0: never
+}
+
+// FailNthHook makes the nth hook from now on fail, as a hook Job that fails or times out would.
+func (c *Cluster) FailNthHook(n int) {
+	c.kube.mu.Lock()
+	defer c.kube.mu.Unlock()
+	c.kube.hooks, c.kube.failHookAt = 0, n
+}
+
+// ErrHookFailed is the error of a failed hook.
+var ErrHookFailed = errors.New("job failed: BackoffLimitExceeded")
+
+func (k *flakyKube) WatchUntilReady(resources kube.ResourceList, d time.Duration) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.hooks++
+	if k.hooks == k.failHookAt {
+		return ErrHookFailed
+	}
+	return k.PrintingKubeClient.WatchUntilReady(resources, d)
 }
 
 // FailNthWait makes the nth wait for a rollout from now on fail, as a rollout that never gets
