@@ -56,10 +56,11 @@ type serviceMonitor struct {
 			Scheme    string `json:"scheme"`
 			Interval  string `json:"interval"`
 			TLSConfig *struct {
-				ServerName string          `json:"serverName"`
-				CA         secretKeyHolder `json:"ca"`
-				Cert       secretKeyHolder `json:"cert"`
-				KeySecret  *secretKey      `json:"keySecret"`
+				ServerName         string          `json:"serverName"`
+				InsecureSkipVerify bool            `json:"insecureSkipVerify"`
+				CA                 secretKeyHolder `json:"ca"`
+				Cert               secretKeyHolder `json:"cert"`
+				KeySecret          *secretKey      `json:"keySecret"`
 			} `json:"tlsConfig"`
 		} `json:"endpoints"`
 	} `json:"spec"`
@@ -112,8 +113,15 @@ func prometheusScrapes(ctx context.Context, t *testing.T, tn tenant, monitoring 
 			"relabel_configs": relabel,
 		}
 		if tls := ep.TLSConfig; tls != nil {
-			job["tls_config"] = map[string]any{"server_name": tls.ServerName,
-				"ca_file": tlsFile(tls.CA.Secret), "cert_file": tlsFile(tls.Cert.Secret), "key_file": tlsFile(tls.KeySecret)}
+			config := map[string]any{"cert_file": tlsFile(tls.Cert.Secret), "key_file": tlsFile(tls.KeySecret),
+				"insecure_skip_verify": tls.InsecureSkipVerify}
+			if tls.ServerName != "" {
+				config["server_name"] = tls.ServerName
+			}
+			if tls.CA.Secret != nil {
+				config["ca_file"] = tlsFile(tls.CA.Secret)
+			}
+			job["tls_config"] = config
 		}
 		jobs = append(jobs, job)
 	}
@@ -245,7 +253,8 @@ func prometheusLabelName(k string) string {
 }
 
 // assertPrometheusScrapesTenant: Prometheus, with the ServiceMonitor's least-privilege certificate
-// and from the namespace the NetworkPolicy admits, scrapes every apiserver and etcd member.
+// and from the namespace the NetworkPolicy admits, scrapes every component: the apiservers, the
+// etcd members, the controller-manager and the scheduler.
 func assertPrometheusScrapesTenant(ctx context.Context, t *testing.T, tn tenant, monitoring string) {
 	t.Helper()
 	targets := prometheusScrapes(ctx, t, tn, monitoring)
@@ -254,32 +263,34 @@ func assertPrometheusScrapesTenant(ctx context.Context, t *testing.T, tn tenant,
 		assert.Equal(t, "up", tg.Health, "%s (%s): %s", tg.ScrapeURL, tg.ScrapePool, tg.LastError)
 		pods[tg.Labels["pod"]] = true
 	}
-	want := []string{tn.release + "-etcd-0"}
-	apiservers, err := env.client.CoreV1().Pods(tn.namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: "app.kubernetes.io/instance=" + tn.release + ",app.kubernetes.io/component=kube-apiserver"})
+	components, err := env.client.CoreV1().Pods(tn.namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: "app.kubernetes.io/instance=" + tn.release + ",app.kubernetes.io/component in (etcd,kube-apiserver,kube-controller-manager,kube-scheduler)"})
 	require.NoError(t, err)
-	for _, p := range apiservers.Items {
-		want = append(want, p.Name)
+	require.Len(t, components.Items, 4, "the tenant's component Pods")
+	for _, p := range components.Items {
+		assert.True(t, pods[p.Name], "Pod %s is a scraped target (targets: %v)", p.Name, pods)
 	}
-	for _, p := range want {
-		assert.True(t, pods[p], "Pod %s is a scraped target (targets: %v)", p, pods)
-	}
-	assert.Len(t, targets, len(want), "one target per apiserver and etcd member")
+	assert.Len(t, targets, len(components.Items), "one target per component Pod")
 
 	// The scraped series are the components' own, each from its ServiceMonitor endpoint's job
-	// (the chart lists the apiserver first, etcd second).
+	// (the chart lists the apiserver, etcd, then the controller-manager and the scheduler).
 	job := func(endpoint int) string {
 		return fmt.Sprintf("serviceMonitor/%s/%s/%d", tn.namespace, tn.release, endpoint)
 	}
-	for query, wantJob := range map[string]string{
-		"etcd_server_has_leader":                      job(1),
-		"sum by (job, pod) (apiserver_request_total)": job(0),
+	for _, q := range []struct {
+		query, job string
+		series     int
+	}{
+		{"sum by (job, pod) (apiserver_request_total)", job(0), 1},
+		{"etcd_server_has_leader", job(1), 1},
+		// Each is its own leader: one replica each.
+		{`leader_election_master_status{name=~"kube-controller-manager|kube-scheduler"}`, job(2), 2},
 	} {
-		values := prometheusQuery(ctx, t, monitoring, query)
-		assert.NotEmpty(t, values, "%s", query)
+		values := prometheusQuery(ctx, t, monitoring, q.query)
+		assert.Len(t, values, q.series, "%s: %v", q.query, values)
 		for s, v := range values {
-			assert.Equal(t, wantJob, s.job, "%s of %s", query, s.pod)
-			assert.NotEqual(t, "0", v, "%s of %s", query, s.pod)
+			assert.Equal(t, q.job, s.job, "%s of %s", q.query, s.pod)
+			assert.NotEqual(t, "0", v, "%s of %s", q.query, s.pod)
 		}
 	}
 	t.Logf("Prometheus scraped %d targets of %s with the ServiceMonitor's certificate", len(targets), tn.release)
