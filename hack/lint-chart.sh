@@ -12,10 +12,11 @@
 #          check off anyway when --charts names the charts, as here).
 #   3. kubeconform -strict on `helm template` of each values file, against JSON schemas generated
 #      offline from k8s.io/kubernetes@$KUBERNETES_VERSION's OpenAPI document (hack/cmd/kubeschemas):
-#      the meta cluster's API, which the chart's objects are applied to. Unknown fields, wrong
-#      types and missing schemas are errors. Only VerticalPodAutoscaler and ServiceMonitor are
-#      skipped: they are CRDs (VPA, Prometheus Operator) with no schema in Kubernetes' OpenAPI.
-#      A canary manifest with an unknown field proves the schemas do reject one.
+#      the meta cluster's API, which the chart's objects are applied to, and from the CRDs the
+#      charts' optional objects need: the VerticalPodAutoscaler's (its module, VPA_VERSION) and the
+#      Prometheus Operator's ServiceMonitor (generated from its types, hack/build-tools.sh
+#      monitoring-crds). Unknown fields, wrong types and missing schemas are errors. Canary
+#      manifests with an unknown field prove the schemas do reject one.
 #   4. values.schema.json rejects bad values: `helm template` must fail, naming the field.
 #
 # It builds what it lacks into $TAOWA_CACHE (ct and kubeconform from the Go module proxy, helm
@@ -73,13 +74,16 @@ build_kubeconform() {
   touch "$dir/.done"
 }
 
-# generate_schemas: once per Kubernetes version and version of the generator's code.
+# generate_schemas: once per Kubernetes version, CRD files and version of the generator's code.
 generate_schemas() {
-  local stamp
-  stamp="$KUBERNETES_VERSION $(find hack/cmd/kubeschemas -name '*.go' ! -name '*_test.go' | sort | xargs cat | sha256sum | cut -d' ' -f1)"
+  hack/build-tools.sh monitoring-crds
+  local vpa crds stamp
+  vpa=$(go mod download -json "k8s.io/autoscaler/vertical-pod-autoscaler@$VPA_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  crds=("$vpa/deploy/vpa-v1-crd-gen.yaml" "$cache/tools/monitoring-crds/$PROMETHEUS_OPERATOR_VERSION/monitoring.coreos.com_servicemonitors.yaml")
+  stamp="$KUBERNETES_VERSION $( (find hack/cmd/kubeschemas -name '*.go' ! -name '*_test.go' | sort | xargs cat; cat "${crds[@]}") | sha256sum | cut -d' ' -f1)"
   [[ -f $schemas/.stamp && $(<"$schemas/.stamp") == "$stamp" ]] && return 0
-  log "generating JSON schemas for Kubernetes $KUBERNETES_VERSION"
-  go run ./hack/cmd/kubeschemas -kubernetes-version "$KUBERNETES_VERSION" -out "$schemas"
+  log "generating JSON schemas for Kubernetes $KUBERNETES_VERSION and the CRDs"
+  go run ./hack/cmd/kubeschemas -kubernetes-version "$KUBERNETES_VERSION" "${crds[@]/#/-crd=}" -out "$schemas"
   echo "$stamp" >"$schemas/.stamp"
 }
 
@@ -148,10 +152,9 @@ for chart in "${charts[@]}"; do
       fi
     done
   done
-  # VerticalPodAutoscaler and ServiceMonitor are CRDs: Kubernetes' OpenAPI has no schema for them.
   if [[ ${#rendered[@]} -gt 0 ]]; then
     "$kubeconform" -strict -summary -schema-location "$schemas/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
-      -skip VerticalPodAutoscaler,ServiceMonitor "${rendered[@]}" || fail "kubeconform on $chart"
+      "${rendered[@]}" || fail "kubeconform on $chart"
   fi
 done
 
@@ -167,11 +170,21 @@ spec:
     spec:
       containers: [{name: canary, image: canary, notAField: true}]
 YAML
-if "$kubeconform" -strict -schema-location "$schemas/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
-  "$tmp/canary.yaml" >"$tmp/out" 2>&1 || ! grep -q "'notAField' not allowed" "$tmp/out"; then
-  cat "$tmp/out"
-  fail "kubeconform accepted an unknown field: the schemas in $schemas are not strict"
-fi
+cat >"$tmp/canary-crd.yaml" <<'YAML'
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: canary}
+spec:
+  selector: {matchLabels: {app: canary}}
+  endpoints: [{port: https, tlsConfig: {notAField: true}}]
+YAML
+for canary in "$tmp/canary.yaml" "$tmp/canary-crd.yaml"; do
+  if "$kubeconform" -strict -schema-location "$schemas/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
+    "$canary" >"$tmp/out" 2>&1 || ! grep -q "'notAField' not allowed" "$tmp/out"; then
+    cat "$tmp/out"
+    fail "kubeconform accepted an unknown field in $(basename "$canary"): the schemas in $schemas are not strict"
+  fi
+done
 
 log "ct lint ($(IFS=,; echo "${charts[*]}"))"
 "$ct" lint --config ct.yaml --charts "$(IFS=,; echo "${charts[*]}")" >"$tmp/out" 2>&1 ||

@@ -446,15 +446,15 @@ func etcdHealth(ctx context.Context, t *testing.T, tn tenant) []tenants.EtcdMemb
 }
 
 // vpaModule holds the VerticalPodAutoscaler's CRD (deploy/vpa-v1-crd-gen.yaml), fetched from the
-// Go module proxy like the project's other dependencies.
-const vpaModule = "k8s.io/autoscaler/vertical-pod-autoscaler@v1.8.1"
+// Go module proxy at hack/versions.env's VPA_VERSION (hack/lint-chart.sh validates against it too).
+func vpaModule() string { return "k8s.io/autoscaler/vertical-pod-autoscaler@" + toolVersions()["VPA_VERSION"] }
 
 // applyVPACRD installs the real VerticalPodAutoscaler CRD for the test, and removes it after
 // (which deletes every VerticalPodAutoscaler with it).
 func applyVPACRD(ctx context.Context, t *testing.T) {
 	t.Helper()
-	out, err := exec.CommandContext(ctx, "go", "mod", "download", "-json", vpaModule).Output()
-	require.NoError(t, err, "go mod download %s", vpaModule)
+	out, err := exec.CommandContext(ctx, "go", "mod", "download", "-json", vpaModule()).Output()
+	require.NoError(t, err, "go mod download %s", vpaModule())
 	var module struct{ Dir string }
 	require.NoError(t, json.Unmarshal(out, &module))
 	crd := filepath.Join(module.Dir, "deploy", "vpa-v1-crd-gen.yaml")

@@ -26,18 +26,23 @@ func main() {
 	version := flag.String("kubernetes-version", "", "Kubernetes version whose API to describe, e.g. v1.37.2")
 	spec := flag.String("spec", "", "OpenAPI v2 document to read instead of k8s.io/kubernetes@<version>'s swagger.json")
 	out := flag.String("out", "", "directory to write the schemas to (replaced if it exists)")
+	var crds []string
+	flag.Func("crd", "a YAML file of CustomResourceDefinitions whose kinds get schemas too (repeatable)", func(path string) error {
+		crds = append(crds, path)
+		return nil
+	})
 	flag.Parse()
 	if *out == "" || (*version == "" && *spec == "") || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: kubeschemas (-kubernetes-version vX.Y.Z | -spec swagger.json) -out DIR")
+		fmt.Fprintln(os.Stderr, "usage: kubeschemas (-kubernetes-version vX.Y.Z | -spec swagger.json) [-crd FILE ...] -out DIR")
 		os.Exit(2)
 	}
-	if err := run(*version, *spec, *out); err != nil {
+	if err := run(*version, *spec, crds, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "kubeschemas:", err)
 		os.Exit(1)
 	}
 }
 
-func run(version, spec, out string) error {
+func run(version, spec string, crds []string, out string) error {
 	if spec == "" {
 		dir, err := moduleDir("k8s.io/kubernetes", version)
 		if err != nil {
@@ -53,10 +58,21 @@ func run(version, spec, out string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", spec, err)
 	}
+	custom, err := readCRDs(crds)
+	if err != nil {
+		return err
+	}
+	for name, schema := range custom {
+		if _, ok := files[name]; ok {
+			return fmt.Errorf("a CustomResourceDefinition's %s is one of Kubernetes' own kinds", name)
+		}
+		files[name] = schema
+	}
 	if err := writeDir(out, files); err != nil {
 		return err
 	}
-	fmt.Printf("kubeschemas: %d schemas from %s in %s\n", len(files), spec, out)
+	fmt.Printf("kubeschemas: %d schemas from %s and %d from %d CustomResourceDefinition files in %s\n",
+		len(files)-len(custom), spec, len(custom), len(crds), out)
 	return nil
 }
 

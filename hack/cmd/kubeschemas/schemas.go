@@ -203,7 +203,7 @@ func convertSchema(s Schema) Schema {
 			out[key] = value
 		}
 	}
-	if _, ok := out["properties"]; ok {
+	if _, ok := out["properties"]; ok && s["x-kubernetes-preserve-unknown-fields"] != true {
 		if _, set := out["additionalProperties"]; !set {
 			out["additionalProperties"] = false
 		}
