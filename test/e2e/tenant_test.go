@@ -447,7 +447,9 @@ func etcdHealth(ctx context.Context, t *testing.T, tn tenant) []tenants.EtcdMemb
 
 // vpaModule holds the VerticalPodAutoscaler's CRD (deploy/vpa-v1-crd-gen.yaml), fetched from the
 // Go module proxy at hack/versions.env's VPA_VERSION (hack/lint-chart.sh validates against it too).
-func vpaModule() string { return "k8s.io/autoscaler/vertical-pod-autoscaler@" + toolVersions()["VPA_VERSION"] }
+func vpaModule() string {
+	return "k8s.io/autoscaler/vertical-pod-autoscaler@" + toolVersions()["VPA_VERSION"]
+}
 
 // applyVPACRD installs the real VerticalPodAutoscaler CRD for the test, and removes it after
 // (which deletes every VerticalPodAutoscaler with it).
