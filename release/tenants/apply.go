@@ -149,7 +149,7 @@ func (m *Manager) Apply(ctx context.Context, name string, opts ApplyOptions) (Ap
 	}
 	opts.starting(action, result.From, target)
 	m.progress.printf("applying %s (namespace %s): %s", name, opts.Namespace, change)
-	rel, err := runUpgrade(ctx, cfg, ch, name, opts.Namespace, values, false, opts.Rollout)
+	rel, err := m.upgradeTenant(ctx, cfg, ch, name, opts.Namespace, values, deployed, opts.Rollout)
 	if err != nil {
 		stepErr := &StepError{Name: name, Namespace: opts.Namespace, Step: 1, Steps: max(len(steps), 1), From: result.From, To: target, Err: err}
 		describeFailure(cfg, stepErr, deployed.Version)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/kube"
 	"helm.sh/helm/v3/pkg/release"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -95,33 +96,35 @@ func (m *Manager) Hibernate(ctx context.Context, namespace, name string, asleep 
 		return fail(err)
 	}
 	m.progress.printf("%s: %s %s (namespace %s)", verb, name, map[bool]string{true: "scales to zero", false: "starts again"}[asleep], namespace)
-	if asleep {
-		rel, err := runUpgrade(ctx, cfg, ch, name, namespace, values, false, r)
-		if err != nil {
-			return fail(err)
-		}
-		return HibernateResult{Release: infoOf(rel, false), Changed: true}, nil
+	rel, err := m.upgradeTenant(ctx, cfg, ch, name, namespace, values, current, r)
+	if err != nil {
+		return fail(err)
 	}
-	// On a wake, the chart's ready hook itself waits until the apiserver serves through its
-	// Service, so it may start with the Pods: Helm's wait (which --atomic implies), which would
-	// hold the hook back and looks every 2 s, comes after the hooks instead, looking 8 times as
-	// often, and a failed wake goes back to sleep as --atomic would.
+	return HibernateResult{Release: infoOf(rel, false), Changed: true}, nil
+}
+
+// upgradeTenant upgrades the release from its deployed revision to values as runUpgrade does,
+// except when that wakes a sleeping tenant. Then the chart's ready hook, which itself waits until
+// the apiserver serves through its Service, starts with the Pods: Helm's wait (which --atomic
+// implies) would hold it back, looking every 2 s, so it comes after the hooks instead, looking 8
+// times as often, and a failed wake goes back to sleep as --atomic would.
+func (m *Manager) upgradeTenant(ctx context.Context, cfg *action.Configuration, ch *chart.Chart, name, namespace string, values map[string]any, deployed *release.Release, r Rollout) (*release.Release, error) {
+	if !hibernated(deployed.Config) || hibernated(values) {
+		return runUpgrade(ctx, cfg, ch, name, namespace, values, false, r)
+	}
 	rel, err := runUpgrade(ctx, cfg, ch, name, namespace, values, false, Rollout{Timeout: r.Timeout})
 	if err == nil && (r.Wait || r.Atomic) {
 		err = m.waitReady(ctx, cfg, rel, r.Timeout)
 	}
 	if err != nil && r.Atomic {
 		rollback := action.NewRollback(cfg)
-		rollback.Version, rollback.Timeout = current.Version, r.Timeout
+		rollback.Version, rollback.Timeout = deployed.Version, r.Timeout
 		if rerr := rollback.Run(name); rerr != nil {
-			return fail(fmt.Errorf("%w; going back to the sleeping revision %d failed too: %v", err, current.Version, rerr))
+			return nil, fmt.Errorf("%w; going back to the sleeping revision %d failed too: %v", err, deployed.Version, rerr)
 		}
-		return fail(fmt.Errorf("%w; back to the sleeping revision %d", err, current.Version))
+		return nil, fmt.Errorf("%w; back to the sleeping revision %d", err, deployed.Version)
 	}
-	if err != nil {
-		return fail(err)
-	}
-	return HibernateResult{Release: infoOf(rel, false), Changed: true}, nil
+	return rel, err
 }
 
 // waitReady waits until every object of rel is ready by Helm's own checks (those of --wait), or

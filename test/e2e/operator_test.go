@@ -188,6 +188,7 @@ spec:
 	assert.Len(t, releaseStatuses(ctx, t, h, tn), 8)
 
 	assertHealthFollowsACrash(ctx, t, clusters, cli, operatorNS, ns)
+	hibernateCluster(ctx, t, clusters, tn)
 
 	// Deletion (the CLI deletes the Cluster and waits): the final snapshot, then nothing but the
 	// snapshot volume that holds it.
@@ -218,6 +219,32 @@ spec:
 	jobs, err := env.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, jobs.Items, "hook Jobs left")
+}
+
+// hibernateCluster puts the Cluster's tenant to sleep through its spec (its Pods go, Ready says
+// Hibernated) and wakes it the same way, to Ready and serving with its objects.
+func hibernateCluster(ctx context.Context, t *testing.T, clusters dynamic.ResourceInterface, tn tenant) {
+	t.Helper()
+	// The objects written before the upgrades are there: they must be after the wake too.
+	assertObjects(ctx, t, tn)
+	patchCluster(ctx, t, clusters, `{"spec":{"hibernated":true}}`)
+	waitCluster(ctx, t, clusters, "Ready says Hibernated", func(c *v1alpha1.Cluster) bool {
+		ready := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionReady)
+		return ready != nil && ready.ObservedGeneration == c.Generation && ready.Reason == v1alpha1.ReasonHibernated
+	})
+	pods, err := env.client.CoreV1().Pods(tn.namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: "app.kubernetes.io/instance=" + tn.release + ",app.kubernetes.io/component in (etcd,kube-apiserver,kube-controller-manager,kube-scheduler)"})
+	require.NoError(t, err)
+	assert.Empty(t, pods.Items, "component Pods of the hibernated Cluster")
+
+	start := time.Now()
+	patchCluster(ctx, t, clusters, `{"spec":{"hibernated":false}}`)
+	waitCluster(ctx, t, clusters, "awake and Ready", func(c *v1alpha1.Cluster) bool {
+		return conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	})
+	t.Logf("the Cluster was Ready %.1fs after spec.hibernated became false", time.Since(start).Seconds())
+	requireServes(ctx, t, tn, "1.37.2")
+	assertObjects(ctx, t, tn)
 }
 
 // assertHealthFollowsACrash makes the apiserver crash outside the operator (a flag it does not
