@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -294,4 +295,46 @@ func assertPrometheusScrapesTenant(ctx context.Context, t *testing.T, tn tenant,
 		}
 	}
 	t.Logf("Prometheus scraped %d targets of %s with the ServiceMonitor's certificate", len(targets), tn.release)
+	assertDashboardQueriesEvaluate(ctx, t, monitoring)
+}
+
+// assertDashboardQueriesEvaluate: every query of the operator chart's Grafana dashboard, with its
+// variables set to match everything, is one the real Prometheus parses and evaluates.
+func assertDashboardQueriesEvaluate(ctx context.Context, t *testing.T, monitoring string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(), "charts", "taowa-operator", "dashboards", "taowa-tenants.json"))
+	require.NoError(t, err)
+	var dashboard struct {
+		Templating struct {
+			List []struct{ Name, Query string }
+		}
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(data, &dashboard))
+	variables := strings.NewReplacer(`"$namespace"`, `".*"`, `"$cluster"`, `".*"`)
+	queries := 0
+	for _, p := range dashboard.Panels {
+		for _, target := range p.Targets {
+			var body struct{ Status string }
+			err := prometheusAPI(ctx, monitoring, "/api/v1/query", map[string]string{"query": variables.Replace(target.Expr)}, &body)
+			if assert.NoError(t, err, "panel %q: %s", p.Title, target.Expr) {
+				assert.Equal(t, "success", body.Status, "panel %q: %s", p.Title, target.Expr)
+			}
+			queries++
+		}
+	}
+	for _, v := range dashboard.Templating.List {
+		if expr, ok := strings.CutPrefix(v.Query, "label_values("); ok {
+			// label_values(series, label) is Grafana's: the series is the query Prometheus sees.
+			series, _, _ := strings.Cut(strings.TrimSuffix(expr, ")"), ", ")
+			var body struct{ Status string }
+			require.NoError(t, prometheusAPI(ctx, monitoring, "/api/v1/query", map[string]string{"query": variables.Replace(series)}, &body),
+				"variable %s: %s", v.Name, v.Query)
+			queries++
+		}
+	}
+	t.Logf("Prometheus evaluated the dashboard's %d queries", queries)
 }
