@@ -194,18 +194,22 @@ func (d *namespacedMemory) Delete(key string) (*release.Release, error) {
 // that never becomes ready would, and whose Nth hook from now fails.
 type flakyKube struct {
 	kubefake.PrintingKubeClient
-	mu         sync.Mutex
-	waits      int
-	failWaitAt int // 0: never
-	hooks      int
-	failHookAt int // 0: never
+	mu    sync.Mutex
+	waits nthCall
+	hooks nthCall
 }
+
+// nthCall counts calls and says when the one that must fail comes (at 0: never).
+type nthCall struct{ calls, failAt int }
+
+func (n *nthCall) failFrom(now int) { n.calls, n.failAt = 0, now }
+func (n *nthCall) fails() bool      { n.calls++; return n.calls == n.failAt }
 
 // FailNthHook makes the nth hook from now on fail, as a hook Job that fails or times out would.
 func (c *Cluster) FailNthHook(n int) {
 	c.kube.mu.Lock()
 	defer c.kube.mu.Unlock()
-	c.kube.hooks, c.kube.failHookAt = 0, n
+	c.kube.hooks.failFrom(n)
 }
 
 // ErrHookFailed is the error of a failed hook.
@@ -214,8 +218,7 @@ var ErrHookFailed = errors.New("job failed: BackoffLimitExceeded")
 func (k *flakyKube) WatchUntilReady(resources kube.ResourceList, d time.Duration) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.hooks++
-	if k.hooks == k.failHookAt {
+	if k.hooks.fails() {
 		return ErrHookFailed
 	}
 	return k.PrintingKubeClient.WatchUntilReady(resources, d)
@@ -223,22 +226,19 @@ func (k *flakyKube) WatchUntilReady(resources kube.ResourceList, d time.Duration
 
 // FailNthWait makes the nth wait for a rollout from now on fail, as a rollout that never gets
 // ready would (with atomic, Helm's rollback waits too: count it).
-func (c *Cluster) FailNthWait(n int) { c.kube.failNthWait(n) }
+func (c *Cluster) FailNthWait(n int) {
+	c.kube.mu.Lock()
+	defer c.kube.mu.Unlock()
+	c.kube.waits.failFrom(n)
+}
 
 // ErrNotReady is the error of a failed wait.
 var ErrNotReady = errors.New("context deadline exceeded: kube-apiserver never became ready")
 
-func (k *flakyKube) failNthWait(n int) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.waits, k.failWaitAt = 0, n
-}
-
 func (k *flakyKube) Wait(resources kube.ResourceList, d time.Duration) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.waits++
-	if k.waits == k.failWaitAt {
+	if k.waits.fails() {
 		return ErrNotReady
 	}
 	return k.PrintingKubeClient.Wait(resources, d)
