@@ -109,6 +109,7 @@ const (
 	ReasonNotServing       = "NotServing"
 	ReasonNoRelease        = "NoRelease"
 	ReasonHibernated       = v1alpha1.ReasonHibernated
+	ReasonHibernating      = v1alpha1.ReasonHibernating
 
 	ReasonCertificatesValid      = "Valid"
 	ReasonCertificateExpiresSoon = "ExpiresSoon"
@@ -304,17 +305,21 @@ func (r *Reconciler) observe(ctx context.Context, c *v1alpha1.Cluster, status *v
 		status.KubeconfigSecret = c.Name + "-admin-kubeconfig"
 	}
 	ready, message := r.serving(ctx, c)
+	h, healthErr := tenants.TenantHealth(ctx, r.Kube, c.Namespace, c.Name)
 	reason := ReasonServing
 	switch {
-	case c.Spec.Hibernated && !ready && info.Hibernated:
+	case c.Spec.Hibernated && !ready && info.Hibernated && healthErr == nil && h.Stopping() > 0:
+		reason, message = ReasonHibernating, fmt.Sprintf("hibernating: %d Pods of etcd and the masters still stopping", h.Stopping())
+	case c.Spec.Hibernated && !ready && info.Hibernated && healthErr == nil:
 		reason, message = ReasonHibernated, "hibernated: etcd and the masters are scaled to zero, their data kept"
 	case !ready:
 		reason = ReasonNotServing
 	}
 	r.setCondition(c, status, v1alpha1.ConditionReady, conditionStatus(ready), reason, message)
-	if err := r.observeHealth(ctx, c, status, ready); err != nil {
-		return errors.Join(err, r.writeStatus(ctx, c, status))
+	if healthErr != nil {
+		return errors.Join(fmt.Errorf("health of the components: %w", healthErr), r.writeStatus(ctx, c, status))
 	}
+	r.observeHealth(c, status, ready, h)
 	return r.writeStatus(ctx, c, status)
 }
 
@@ -333,11 +338,7 @@ const CertificateWarning = 7 * 24 * time.Hour
 
 // observeHealth sets a condition per component (healthy, or what is wrong and where) and one for
 // the certificates, records an Event when one changes, and updates the Cluster's metrics.
-func (r *Reconciler) observeHealth(ctx context.Context, c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus, ready bool) error {
-	h, err := tenants.TenantHealth(ctx, r.Kube, c.Namespace, c.Name)
-	if err != nil {
-		return fmt.Errorf("health of the components: %w", err)
-	}
+func (r *Reconciler) observeHealth(c *v1alpha1.Cluster, status *v1alpha1.ClusterStatus, ready bool, h tenants.Health) {
 	for _, comp := range h.Components {
 		message := comp.Message
 		if message == "" {
@@ -364,7 +365,6 @@ func (r *Reconciler) observeHealth(ctx context.Context, c *v1alpha1.Cluster, sta
 	}
 	progressing := meta.IsStatusConditionTrue(status.Conditions, v1alpha1.ConditionProgressing)
 	r.Metrics.observe(c.Namespace, c.Name, ready, progressing, h)
-	return nil
 }
 
 // setHealthCondition sets a health condition and records an Event when its status or reason

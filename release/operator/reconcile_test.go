@@ -475,6 +475,20 @@ func TestReconcileHibernates(t *testing.T) {
 		t.Errorf("awake: Ready %+v", r)
 	}
 	h.update(func(c *v1alpha1.Cluster) { c.Spec.Hibernated = true })
+	// The apiserver's Pod on its way out: the tenant is not asleep until it is gone.
+	stopping := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "tc-apiserver-0", Namespace: "tenants",
+		Labels:            map[string]string{"app.kubernetes.io/name": "tenant-master", "app.kubernetes.io/instance": "tc", "app.kubernetes.io/component": "kube-apiserver"},
+		DeletionTimestamp: &metav1.Time{Time: time.Now()}, Finalizers: []string{"test/keep"}}}
+	if _, err := h.kube.CoreV1().Pods("tenants").Create(context.Background(), stopping, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.reconcile()
+	if r := h.condition(v1alpha1.ConditionReady); r.Status != metav1.ConditionFalse || r.Reason != ReasonHibernating || !strings.Contains(r.Message, "1 Pods") {
+		t.Errorf("a Pod still stopping: Ready %+v, want False with reason %s", r, ReasonHibernating)
+	}
+	if err := h.kube.CoreV1().Pods("tenants").Delete(context.Background(), stopping.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	h.reconcile()
 	if r := h.condition(v1alpha1.ConditionReady); r.Status != metav1.ConditionFalse || r.Reason != ReasonHibernated {
 		t.Errorf("asleep: Ready %+v, want False with reason %s", r, ReasonHibernated)

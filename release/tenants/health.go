@@ -37,6 +37,15 @@ type Health struct {
 	Certificates *CertificateHealth `json:"certificates,omitempty"`
 }
 
+// Stopping counts the Pods of all components on their way out.
+func (h Health) Stopping() int32 {
+	var n int32
+	for _, c := range h.Components {
+		n += c.Stopping
+	}
+	return n
+}
+
 // Component health reasons. A Pod's own waiting reason (CreateContainerConfigError,
 // InvalidImageName, ...) is reported as it is; ErrImagePull is ImagePullBackOff.
 const (
@@ -72,6 +81,9 @@ type ComponentHealth struct {
 	Reason string `json:"reason"`
 	// Message names the Pod and the container and says what is wrong, "" when healthy.
 	Message string `json:"message,omitempty"`
+	// Stopping counts the Pods on their way out (terminating): after a scale to zero the
+	// component sleeps only once it is 0.
+	Stopping int32 `json:"stopping,omitempty"`
 }
 
 // CertificateHealth is the certificate of the release's PKI Secrets that expires first.
@@ -137,10 +149,15 @@ func healthOf(ctx context.Context, client kubernetes.Interface, namespace, relea
 		return Health{}, fmt.Errorf("list Pods: %w", err)
 	}
 	byComponent := map[string][]*corev1.Pod{}
+	stopping := map[string]int32{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue // on its way out: its replacement is what counts
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		if p.DeletionTimestamp != nil {
+			stopping[p.Labels[labelComponent]]++ // on its way out: its replacement is what counts
+			continue
 		}
 		byComponent[p.Labels[labelComponent]] = append(byComponent[p.Labels[labelComponent]], p)
 	}
@@ -150,7 +167,7 @@ func healthOf(ctx context.Context, client kubernetes.Interface, namespace, relea
 		if err != nil {
 			return Health{}, err
 		}
-		c.Component = w.component
+		c.Component, c.Stopping = w.component, stopping[w.component]
 		if w.component == "etcd" {
 			h.Etcd = etcdMembers(ctx, client, namespace, byComponent[w.component])
 			judgeEtcd(&c, h.Etcd)

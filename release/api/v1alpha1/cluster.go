@@ -190,6 +190,8 @@ const (
 	ConditionReady = "Ready"
 	// ReasonHibernated is Ready's reason while the tenant sleeps as its spec asks.
 	ReasonHibernated = "Hibernated"
+	// ReasonHibernating is Ready's reason while the sleeping tenant's Pods still stop.
+	ReasonHibernating = "Hibernating"
 	// ConditionProgressing: the operator is installing, upgrading or deleting the release.
 	ConditionProgressing = "Progressing"
 	// ConditionDegraded: the last change failed (and was rolled back) or is refused; the message
