@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 include hack/versions.env
-export KUBERNETES_VERSION ETCD_VERSION COREDNS_VERSION HELM3_VERSION HELM4_VERSION
+export KUBERNETES_VERSION ETCD_VERSION COREDNS_VERSION HELM3_VERSION HELM4_VERSION VERSITYGW_VERSION
 
 export TAOWA_CACHE ?= $(HOME)/.cache/taowa
 export TAOWA_STATE ?= /var/lib/taowa-meta
@@ -18,12 +18,13 @@ HELM4 := $(TAOWA_CACHE)/tools/helm4/$(HELM4_VERSION)/helm
 # the operator test walks 1.35 -> 1.37.
 TENANT_VERSIONS ?= v1.37.2 v1.36.3 v1.35.4
 
-.PHONY: help deps binaries build up down status images helm test test-unit test-e2e lint lint-chart demo bench bench-density bench-eni e2e-versions e2e-fleet
+.PHONY: help deps binaries build up down status objectstore images helm test test-unit test-e2e lint lint-chart demo bench bench-density bench-eni e2e-versions e2e-fleet
 
 help:
 	@echo "make demo    the local meta cluster, the operator and one tenant master; prints its kubeconfig"
 	@echo "make test    every test: unit, lint, and end to end on the local meta cluster"
 	@echo "make up | down | status    the local meta cluster alone"
+	@echo "make objectstore    an S3 object store on it, for tenants' snapshots"
 
 deps: ## Debian packages (containerd, runc, CNI plugins, iptables, busybox, yamllint)
 	hack/install-deps.sh
@@ -52,6 +53,12 @@ down: build
 
 status: build
 	$(METACLUSTER) status
+
+# The meta cluster's S3 object store for tenants' snapshots (VersityGW, bucket taowa-snapshots);
+# `down` removes it with the cluster.
+objectstore: up
+	hack/build-tools.sh versitygw
+	$(METACLUSTER) objectstore up
 
 # The tenant images: Kubernetes components per tenant version, etcd, and the project's own.
 TENANT_ETCD_VERSIONS ?= $(ETCD_VERSION)
@@ -109,8 +116,9 @@ test-unit:
 test-e2e: images helm
 	# kubeadm, for the tenant node that joins with `kubeadm join`.
 	hack/build-k8s.sh $(KUBERNETES_VERSION) kubeadm
-	# Prometheus and the Prometheus Operator's CRDs, for the chart's ServiceMonitor scraped for real.
-	hack/build-tools.sh prometheus monitoring-crds
+	# Prometheus and the Prometheus Operator's CRDs, for the chart's ServiceMonitor scraped for real;
+	# the object store that etcd snapshots go to.
+	hack/build-tools.sh prometheus monitoring-crds versitygw
 	# The version table against the real binaries of every version in the cache (make test builds
 	# 1.35, 1.36 and 1.37; make e2e-versions all supported minors).
 	go test -tags realbinaries -count=1 ./versions/... ./postrender/...

@@ -3,7 +3,7 @@
 # $TAOWA_CACHE/tools/<name>/<version>/. Prints nothing for tools already cached.
 #
 # usage: hack/build-tools.sh [tool ...]    (default: all)
-# tools: etcd coredns helm3 helm4 prometheus monitoring-crds
+# tools: etcd coredns helm3 helm4 prometheus monitoring-crds versitygw
 set -euo pipefail
 
 cache=${TAOWA_CACHE:-$HOME/.cache/taowa}
@@ -72,7 +72,7 @@ GO
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(etcd coredns helm3 helm4 prometheus monitoring-crds)
+[[ ${#tools[@]} -gt 0 ]] || tools=(etcd coredns helm3 helm4 prometheus monitoring-crds versitygw)
 for t in "${tools[@]}"; do
   case $t in
     etcd) build_etcd ;;
@@ -86,6 +86,9 @@ for t in "${tools[@]}"; do
     prometheus) go_install prometheus "$PROMETHEUS_VERSION" "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" \
                   "" "remove_all_sd,enable_kubernetes_sd" ;;
     monitoring-crds) build_monitoring_crds ;;
-    *) echo "build-tools: unknown tool '$t' (known: etcd coredns helm3 helm4 prometheus monitoring-crds)" >&2; exit 2 ;;
+    # The S3 object store of the local meta cluster (VersityGW's posix backend), where tenants'
+    # etcd snapshots go off the cluster's own volumes.
+    versitygw) go_install versitygw "$VERSITYGW_VERSION" "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" ;;
+    *) echo "build-tools: unknown tool '$t' (known: etcd coredns helm3 helm4 prometheus monitoring-crds versitygw)" >&2; exit 2 ;;
   esac
 done

@@ -25,6 +25,8 @@ type Config struct {
 	KubernetesVersion string
 	EtcdVersion       string
 	CoreDNSVersion    string
+	// VersityGWVersion is the object store's (ObjectStoreUp).
+	VersityGWVersion string
 	// CNIBinDir holds the bridge, host-local, portmap and loopback plugins.
 	CNIBinDir string
 }
@@ -81,6 +83,7 @@ func DefaultConfig() Config {
 		KubernetesVersion: envOr("KUBERNETES_VERSION", "v1.37.2"),
 		EtcdVersion:       envOr("ETCD_VERSION", "v3.6.16"),
 		CoreDNSVersion:    envOr("COREDNS_VERSION", "v1.14.7"),
+		VersityGWVersion:  envOr("VERSITYGW_VERSION", "v1.8.0"),
 		CNIBinDir:         envOr("CNI_BIN_DIR", "/usr/lib/cni"),
 	}
 }

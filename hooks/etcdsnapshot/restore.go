@@ -31,6 +31,19 @@ func markerFile(dataDir string) string {
 	return filepath.Join(filepath.Dir(filepath.Clean(dataDir)), "taowa-restored-from")
 }
 
+// RestoredFrom says whether the member's data in dataDir was restored from the snapshot named
+// name (a file name) already.
+func RestoredFrom(dataDir, name string) (bool, error) {
+	done, err := os.ReadFile(markerFile(dataDir))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return strings.TrimSpace(string(done)) == name, nil
+}
+
 // Restore replaces the member's data with the snapshot, once: the marker records which snapshot
 // the data came from, so restarts and later runs with the same snapshot change nothing. The data
 // it replaces is kept beside it as <data-dir>.before-restore-<time>; nothing is deleted.
@@ -38,11 +51,8 @@ func Restore(cfg RestoreConfig, now time.Time) (restored bool, err error) {
 	if cfg.Snapshot == "" || cfg.DataDir == "" || cfg.Name == "" || cfg.PeerURL == "" || cfg.InitialCluster == "" {
 		return false, errors.New("restore needs the snapshot, data directory, member name, peer URL and initial cluster")
 	}
-	marker := markerFile(cfg.DataDir)
 	want := filepath.Base(cfg.Snapshot)
-	if done, err := os.ReadFile(marker); err == nil && strings.TrimSpace(string(done)) == want {
-		return false, nil
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if done, err := RestoredFrom(cfg.DataDir, want); done || err != nil {
 		return false, err
 	}
 	if _, err := Verify(cfg.Snapshot); err != nil {
@@ -78,7 +88,7 @@ func Restore(cfg RestoreConfig, now time.Time) (restored bool, err error) {
 	if err := os.Rename(restoring, cfg.DataDir); err != nil {
 		return false, err
 	}
-	if err := os.WriteFile(marker, []byte(want+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(markerFile(cfg.DataDir), []byte(want+"\n"), 0o600); err != nil {
 		return false, err
 	}
 	return true, nil

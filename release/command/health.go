@@ -11,8 +11,8 @@ import (
 	"github.com/taowa/taowa/release/tenants"
 )
 
-// writeHealth prints h: a row per component, then the certificate that expires first (relative
-// to now) and any certificate that could not be read.
+// writeHealth prints h: a row per component, then the scheduled snapshots, the certificate that
+// expires first (relative to now) and any certificate that could not be read.
 func writeHealth(g *globals, h tenants.Health, now time.Time) error {
 	return write(g.stdout, g.output, h, func(tw *tabwriter.Writer) {
 		fmt.Fprintln(tw, "COMPONENT\tHEALTHY\tREADY\tRESTARTS\tREASON\tMESSAGE")
@@ -31,6 +31,16 @@ func writeHealth(g *globals, h tenants.Health, now time.Time) error {
 			}
 			fmt.Fprintf(tw, "ETCD %s: database %s (%s in use), %.0f%% of its %s quota; alarms: %s\n", e.Pod, humanize.IBytes(uint64(e.DBSize)),
 				humanize.IBytes(uint64(e.DBSizeInUse)), 100*e.QuotaUsed(), humanize.IBytes(uint64(e.Quota)), alarms)
+		}
+		if s := h.Snapshots; s != nil {
+			last := "none yet"
+			if s.LastSuccess != nil {
+				last = fmt.Sprintf("%s (%s ago)", timestamp(*s.LastSuccess), roughly(now.Sub(*s.LastSuccess)))
+			}
+			fmt.Fprintf(tw, "SNAPSHOTS: the last scheduled one succeeded %s\n", last)
+			if s.Failed {
+				fmt.Fprintf(tw, "SNAPSHOTS: FAILED: %s\n", s.Message)
+			}
 		}
 		c := h.Certificates
 		if c == nil {

@@ -51,7 +51,7 @@ rendered with the taowa post-renderer in process. Upgrades go one Kubernetes min
 	flags.BoolVar(&g.debug, "debug", false, "print Helm's log to stderr")
 
 	root.AddCommand(
-		newCreate(g), newUpgrade(g), newList(g), newStatus(g), newHistory(g), newEvents(g), newTop(g),
+		newCreate(g), newUpgrade(g), newList(g), newStatus(g), newHistory(g), newEvents(g), newTop(g), newSnapshots(g), newRestore(g),
 		newRollback(g), newHibernate(g, true), newHibernate(g, false), newKubeconfig(g), newJoin(g), newDoctor(g), newDelete(g), newRender(g),
 		newArgoCDGenerate(g), newArgoCDDiscover(g),
 	)

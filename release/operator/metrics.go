@@ -49,6 +49,7 @@ type TenantMetrics struct {
 	ready, upgrading, certificateExpiry *prometheus.GaugeVec
 	healthy, restarts                   *prometheus.GaugeVec
 	etcdSize, etcdQuota, etcdAlarms     *prometheus.GaugeVec
+	lastSnapshot, snapshotFailed        *prometheus.GaugeVec
 }
 
 // NewTenantMetrics registers the per-Cluster metrics with reg.
@@ -80,6 +81,12 @@ func NewTenantMetrics(reg prometheus.Registerer) *TenantMetrics {
 		etcdAlarms: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "taowa_cluster_etcd_alarms", Help: "Members of the tenant's etcd that report an active alarm (NOSPACE, CORRUPT).",
 		}, cluster),
+		lastSnapshot: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "taowa_cluster_last_scheduled_snapshot_timestamp_seconds", Help: "When a scheduled etcd snapshot of the tenant last succeeded (Unix time).",
+		}, cluster),
+		snapshotFailed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "taowa_cluster_snapshot_failed", Help: "1 when the tenant's newest scheduled etcd snapshot failed.",
+		}, cluster),
 	}
 	for _, v := range m.all() {
 		reg.MustRegister(v)
@@ -88,7 +95,8 @@ func NewTenantMetrics(reg prometheus.Registerer) *TenantMetrics {
 }
 
 func (m *TenantMetrics) all() []*prometheus.GaugeVec {
-	return []*prometheus.GaugeVec{m.ready, m.upgrading, m.certificateExpiry, m.healthy, m.restarts, m.etcdSize, m.etcdQuota, m.etcdAlarms}
+	return []*prometheus.GaugeVec{m.ready, m.upgrading, m.certificateExpiry, m.healthy, m.restarts, m.etcdSize, m.etcdQuota, m.etcdAlarms,
+		m.lastSnapshot, m.snapshotFailed}
 }
 
 // observe records what the Cluster's status and its components' health say.
@@ -100,6 +108,12 @@ func (m *TenantMetrics) observe(namespace, name string, ready, upgrading bool, h
 	m.upgrading.WithLabelValues(namespace, name).Set(gauge(upgrading))
 	if h.Certificates != nil {
 		m.certificateExpiry.WithLabelValues(namespace, name).Set(float64(h.Certificates.NotAfter.Unix()))
+	}
+	if s := h.Snapshots; s != nil {
+		m.snapshotFailed.WithLabelValues(namespace, name).Set(gauge(s.Failed))
+		if s.LastSuccess != nil {
+			m.lastSnapshot.WithLabelValues(namespace, name).Set(float64(s.LastSuccess.Unix()))
+		}
 	}
 	for _, c := range h.Components {
 		m.healthy.WithLabelValues(namespace, name, c.Component).Set(gauge(c.Healthy))

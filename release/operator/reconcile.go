@@ -114,6 +114,10 @@ const (
 	ReasonCertificatesValid      = "Valid"
 	ReasonCertificateExpiresSoon = "ExpiresSoon"
 	ReasonCertificateExpired     = "Expired"
+
+	ReasonSnapshotSucceeded = "Succeeded"
+	ReasonNoSnapshotYet     = "NoneYet"
+	ReasonSnapshotFailed    = "SnapshotFailed"
 )
 
 // Reconcile takes one step: add the finalizer, install, one helm upgrade (one minor at most),
@@ -362,6 +366,17 @@ func (r *Reconciler) observeHealth(c *v1alpha1.Cluster, status *v1alpha1.Cluster
 		r.setHealthCondition(c, status, v1alpha1.ConditionCertificatesValid, valid, reason,
 			fmt.Sprintf("the earliest of %d certificates expires at %s (in %s): Secret %s, %s, %s", cert.Count,
 				cert.NotAfter.UTC().Format(time.RFC3339), left.Round(time.Minute), cert.Secret, cert.Key, cert.Subject))
+	}
+	if s := h.Snapshots; s != nil {
+		reason, message := ReasonNoSnapshotYet, "no scheduled etcd snapshot has finished yet"
+		if s.LastSuccess != nil {
+			status.LastScheduledSnapshot = &metav1.Time{Time: *s.LastSuccess}
+			reason, message = ReasonSnapshotSucceeded, "the last scheduled etcd snapshot succeeded at "+s.LastSuccess.UTC().Format(time.RFC3339)
+		}
+		if s.Failed {
+			reason, message = ReasonSnapshotFailed, s.Message
+		}
+		r.setHealthCondition(c, status, v1alpha1.ConditionSnapshotsHealthy, !s.Failed, reason, message)
 	}
 	progressing := meta.IsStatusConditionTrue(status.Conditions, v1alpha1.ConditionProgressing)
 	r.Metrics.observe(c.Namespace, c.Name, ready, progressing, h)

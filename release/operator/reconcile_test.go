@@ -10,8 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/kube"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -499,4 +504,55 @@ func TestReconcileHibernates(t *testing.T) {
 	if r := h.condition(v1alpha1.ConditionReady); r.Reason == ReasonHibernated {
 		t.Errorf("woken: Ready %+v", r)
 	}
+}
+
+// A scheduled snapshot that failed turns SnapshotsHealthy False with the Job's error, records a
+// Warning and sets the metric; the next success turns it back and moves LastScheduledSnapshot.
+func TestReconcileReportsScheduledSnapshots(t *testing.T) {
+	h := newHarness(t, v1alpha1.ClusterSpec{KubernetesVersion: "1.37.2"})
+	h.r.Metrics = NewTenantMetrics(prometheus.NewRegistry())
+	h.reconcile()
+	h.reconcile()
+	ctx := context.Background()
+	earlier := metav1.NewTime(time.Date(2026, 12, 2, 6, 17, 0, 0, time.UTC))
+	cron, err := h.kube.BatchV1().CronJobs("tenants").Create(ctx, &batchv1.CronJob{
+		ObjectMeta: metav1.ObjectMeta{Name: "tc-etcd-snapshot", Namespace: "tenants", UID: "cron-uid"},
+		Status:     batchv1.CronJobStatus{LastSuccessfulTime: &earlier}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	job := func(name string, failed bool, at time.Time) *batchv1.Job {
+		cond := batchv1.JobCondition{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(at)}
+		if failed {
+			cond.Type, cond.Reason = batchv1.JobFailed, "PodFailurePolicy"
+		}
+		return &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "tenants",
+			Labels:          map[string]string{"app.kubernetes.io/instance": "tc", "app.kubernetes.io/component": "etcd-snapshot"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "CronJob", Name: cron.Name, UID: cron.UID}}},
+			Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{cond}}}
+	}
+	_, err = h.kube.BatchV1().Jobs("tenants").Create(ctx, job("tc-etcd-snapshot-1", true, earlier.Add(time.Hour)), metav1.CreateOptions{})
+	require.NoError(t, err)
+	h.drainEvents()
+
+	h.reconcile()
+	cond := h.condition(v1alpha1.ConditionSnapshotsHealthy)
+	assert.Equal(t, metav1.ConditionFalse, cond.Status)
+	assert.Equal(t, ReasonSnapshotFailed, cond.Reason)
+	assert.Contains(t, cond.Message, "Job tc-etcd-snapshot-1 failed at 2026-12-02T07:17:00Z (PodFailurePolicy)")
+	assert.Contains(t, h.drainEvents(), "Warning SnapshotsHealthySnapshotFailed SnapshotsHealthy: "+cond.Message)
+	assert.True(t, earlier.Equal(h.stored().Status.LastScheduledSnapshot), "LastScheduledSnapshot %v", h.stored().Status.LastScheduledSnapshot)
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.r.Metrics.snapshotFailed.WithLabelValues("tenants", "tc")))
+
+	later := metav1.NewTime(earlier.Add(2 * time.Hour))
+	cron.Status.LastSuccessfulTime = &later
+	_, err = h.kube.BatchV1().CronJobs("tenants").UpdateStatus(ctx, cron, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	_, err = h.kube.BatchV1().Jobs("tenants").Create(ctx, job("tc-etcd-snapshot-2", false, later.Time), metav1.CreateOptions{})
+	require.NoError(t, err)
+	h.reconcile()
+	cond = h.condition(v1alpha1.ConditionSnapshotsHealthy)
+	assert.Equal(t, metav1.ConditionTrue, cond.Status)
+	assert.Equal(t, ReasonSnapshotSucceeded, cond.Reason)
+	assert.True(t, later.Equal(h.stored().Status.LastScheduledSnapshot))
+	assert.Equal(t, 0.0, testutil.ToFloat64(h.r.Metrics.snapshotFailed.WithLabelValues("tenants", "tc")))
+	assert.Equal(t, float64(later.Unix()), testutil.ToFloat64(h.r.Metrics.lastSnapshot.WithLabelValues("tenants", "tc")))
 }

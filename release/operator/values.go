@@ -43,6 +43,16 @@ func ChartValues(spec v1alpha1.ClusterSpec) (map[string]any, error) {
 	v.set(etcd.Storage.StorageClassName, "etcd", "storage", "storageClassName")
 	v.set(etcd.Snapshots.Schedule, "etcd", "snapshots", "schedule")
 	v.set(etcd.Snapshots.Retain, "etcd", "snapshots", "retain")
+	if store := etcd.Snapshots.ObjectStore; store != nil {
+		v.set(store.Endpoint, "etcd", "snapshots", "objectStore", "endpoint")
+		v.set(store.Bucket, "etcd", "snapshots", "objectStore", "bucket")
+		v.set(store.Prefix, "etcd", "snapshots", "objectStore", "prefix")
+		v.set(store.Region, "etcd", "snapshots", "objectStore", "region")
+		v.set(store.Insecure, "etcd", "snapshots", "objectStore", "insecure")
+		v.set(store.CredentialsSecret, "etcd", "snapshots", "objectStore", "credentialsSecret")
+		v.set(store.EncryptionKeySecret, "etcd", "snapshots", "objectStore", "encryptionKeySecret")
+		v.set(store.Retain, "etcd", "snapshots", "objectStore", "retain")
+	}
 	return v.plain()
 }
 

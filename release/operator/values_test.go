@@ -46,3 +46,17 @@ func TestChartValuesProfile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "small", values["profile"])
 }
+
+func TestChartValuesObjectStore(t *testing.T) {
+	values, err := ChartValues(v1alpha1.ClusterSpec{})
+	require.NoError(t, err)
+	assert.NotContains(t, values, "etcd", "no store: the chart's default")
+	values, err = ChartValues(v1alpha1.ClusterSpec{Etcd: v1alpha1.EtcdSpec{Snapshots: v1alpha1.SnapshotsSpec{ObjectStore: &v1alpha1.ObjectStoreSpec{
+		Endpoint: "s3.example:443", Bucket: "backups", Prefix: "meta-east", CredentialsSecret: "s3", EncryptionKeySecret: "key", Retain: ptr.To[int32](10),
+	}}}})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"snapshots": map[string]any{"objectStore": map[string]any{
+		"endpoint": "s3.example:443", "bucket": "backups", "prefix": "meta-east", "insecure": false,
+		"credentialsSecret": "s3", "encryptionKeySecret": "key", "retain": float64(10),
+	}}}, values["etcd"])
+}

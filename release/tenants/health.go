@@ -35,6 +35,9 @@ type Health struct {
 	Etcd []EtcdMember `json:"etcd,omitempty"`
 	// Certificates is nil when the release has no PKI Secrets (yet, or no more).
 	Certificates *CertificateHealth `json:"certificates,omitempty"`
+	// Snapshots is nil when the release takes no scheduled snapshots. A failed one does not make
+	// the tenant unhealthy: it serves as before.
+	Snapshots *SnapshotHealth `json:"snapshots,omitempty"`
 }
 
 // Stopping counts the Pods of all components on their way out.
@@ -132,8 +135,10 @@ var workloads = []struct{ component, kind, part string }{
 func objectName(release, part string) string { return pki.Config{Release: release}.SecretName(part) }
 
 // TenantHealth reads the health of tenant master release in namespace from the meta cluster: its
-// StatefulSet and Deployments, their Pods, its etcd members' metrics and its PKI Secrets. It
-// needs get on statefulsets, deployments and pods/proxy and list on pods and secrets there.
+// StatefulSet and Deployments, their Pods, its etcd members' metrics, its PKI Secrets and its
+// scheduled snapshots' CronJob and Jobs. It
+// needs get on statefulsets, deployments, cronjobs and pods/proxy and list on pods, jobs and
+// secrets there.
 func TenantHealth(ctx context.Context, client kubernetes.Interface, namespace, release string) (Health, error) {
 	h, err := healthOf(ctx, client, namespace, release, time.Now())
 	if err != nil {
@@ -176,6 +181,9 @@ func healthOf(ctx context.Context, client kubernetes.Interface, namespace, relea
 		h.Components = append(h.Components, c)
 	}
 	if h.Certificates, err = certificateHealth(ctx, client, namespace, release); err != nil {
+		return Health{}, err
+	}
+	if h.Snapshots, err = snapshotHealth(ctx, client, namespace, release); err != nil {
 		return Health{}, err
 	}
 	if h.Certificates.Expired(now) {

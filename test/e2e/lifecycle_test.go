@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
+	"github.com/taowa/taowa/hack/metacluster"
 	"github.com/taowa/taowa/hooks/pki"
 	"github.com/taowa/taowa/versions"
 )
@@ -46,8 +48,18 @@ func TestTenantLifecycle(t *testing.T) {
 		postRenderer: filepath.Join(root, "bin", "taowa-postrender")}
 	ns, rel := tn.namespace, tn.release
 	postRender := []string{"--post-renderer", tn.postRenderer}
+	// Every snapshot also goes to the meta cluster's object store, encrypted; each step's
+	// snapshots are there as on the volume, each verified by its recorded SHA-256 when read back.
+	store, key := objectStoreFor(ctx, t, ns)
+	stored := storeClient(t, store, "e2e-lifecycle", key)
+	assertStoredAsOnTheVolume := func(t *testing.T) {
+		t.Helper()
+		// The volume lists by name, the store by upload time.
+		assert.ElementsMatch(t, listSnapshots(ctx, t, tn), storedSnapshots(ctx, t, stored, tn), "snapshots in the object store")
+	}
 
-	helm3.run(ctx, t, append([]string{"install", rel, chart, "-n", ns, "--set", "kubernetesVersion=1.36.3", "--wait", "--timeout", "5m"}, postRender...)...)
+	helm3.run(ctx, t, slices.Concat([]string{"install", rel, chart, "-n", ns, "--set", "kubernetesVersion=1.36.3", "--wait", "--timeout", "5m"},
+		objectStoreValues(store, "e2e-lifecycle"), postRender)...)
 	client := tenantClient(ctx, t, tn)
 	requireServes(ctx, t, tn, "1.36.3")
 	writeObjects(ctx, t, client)
@@ -162,6 +174,7 @@ func TestTenantLifecycle(t *testing.T) {
 		assert.Contains(t, kubectl(t, "-n", ns, "logs", rel+"-etcd-0", "-c", "etcd-restore"), "restored from "+newest)
 		// The upgrade that restored took its own snapshot first.
 		assert.Len(t, listSnapshots(ctx, t, tn), 3)
+		assertStoredAsOnTheVolume(t)
 	})
 
 	t.Run("scheduled snapshot", func(t *testing.T) {
@@ -171,6 +184,25 @@ func TestTenantLifecycle(t *testing.T) {
 		require.Len(t, snapshots, 4)
 		assert.Regexp(t, `^scheduled-\d{8}T\d{6}Z-rev\d+\.db$`, snapshots[3], "the CronJob's series")
 		kubectl(t, "-n", ns, "delete", "job", "snapshot-now", "--wait")
+		assertStoredAsOnTheVolume(t)
+
+		// The store unreachable: the scheduled Job fails, and neither the store nor the volume
+		// holds a new snapshot; once the store is back the next run stores one.
+		kubectl(t, "-n", metacluster.ObjectStoreNamespace, "scale", "deployment", metacluster.ObjectStoreName, "--replicas=0")
+		kubectl(t, "-n", metacluster.ObjectStoreNamespace, "wait", "--for=delete", "pod", "-l", "app.kubernetes.io/name="+metacluster.ObjectStoreName, "--timeout=60s")
+		kubectl(t, "-n", ns, "create", "job", "--from=cronjob/"+rel+"-etcd-snapshot", "snapshot-unreachable")
+		kubectl(t, "-n", ns, "wait", "--for=condition=failed", "--timeout=3m", "job/snapshot-unreachable")
+		assert.Contains(t, kubectl(t, "-n", ns, "logs", "job/snapshot-unreachable"), "object store http://"+store.Endpoint+" unreachable")
+		kubectl(t, "-n", metacluster.ObjectStoreNamespace, "scale", "deployment", metacluster.ObjectStoreName, "--replicas=1")
+		kubectl(t, "-n", metacluster.ObjectStoreNamespace, "rollout", "status", "deployment", metacluster.ObjectStoreName, "--timeout=60s")
+		assert.Equal(t, snapshots, listSnapshots(ctx, t, tn), "no snapshot taken while the store was away")
+		assertStoredAsOnTheVolume(t)
+		kubectl(t, "-n", ns, "delete", "job", "snapshot-unreachable", "--wait")
+		kubectl(t, "-n", ns, "create", "job", "--from=cronjob/"+rel+"-etcd-snapshot", "snapshot-back")
+		kubectl(t, "-n", ns, "wait", "--for=condition=complete", "--timeout=3m", "job/snapshot-back")
+		kubectl(t, "-n", ns, "delete", "job", "snapshot-back", "--wait")
+		assert.Len(t, listSnapshots(ctx, t, tn), 5)
+		assertStoredAsOnTheVolume(t)
 	})
 
 	// An unknown TLS version makes kube-apiserver exit at start; Helm 3's --atomic and Helm 4's
@@ -226,6 +258,7 @@ func TestTenantLifecycle(t *testing.T) {
 		}
 		require.Len(t, final, 1, "the pre-delete hook took one final snapshot")
 		assert.Regexp(t, `^final-\d{8}T\d{6}Z-rev\d+\.db$`, final[0])
+		assertStoredAsOnTheVolume(t)
 		assertOnlyDataLeft(ctx, t, tn)
 	})
 }

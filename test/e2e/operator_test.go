@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/taowa/taowa/hack/metacluster"
 	"github.com/taowa/taowa/release/api/v1alpha1"
 	"github.com/taowa/taowa/release/tenants"
 )
@@ -67,20 +68,26 @@ spec:
   deletionPolicy: Delete
 `), "apply", "-n", ns, "-f", "-")
 
-	// A second Cluster beside it, whose certificates live 100 hours and are never renewed.
-	kubectlStdin(t, []byte(`apiVersion: taowa.io/v1alpha1
+	// A second Cluster beside it, whose certificates live 100 hours and are never renewed, and
+	// whose snapshots go to an object store bucket that does not exist.
+	store, _ := objectStoreFor(ctx, t, ns)
+	kubectlStdin(t, []byte(fmt.Sprintf(`apiVersion: taowa.io/v1alpha1
 kind: Cluster
 metadata: {name: tc-certs}
 spec:
   kubernetesVersion: "1.37.2"
   profile: small
   certificates: {validity: 100h, renewBefore: 0s}
+  etcd:
+    snapshots:
+      objectStore: {endpoint: %q, bucket: no-such-bucket, insecure: true, credentialsSecret: %s}
   deletionPolicy: Delete
-`), "apply", "-n", ns, "-f", "-")
+`, store.Endpoint, objectStoreSecret)), "apply", "-n", ns, "-f", "-")
 
 	c := waitCluster(ctx, t, clusters, "Ready at 1.35.4", func(c *v1alpha1.Cluster) bool {
 		return c.Status.KubernetesVersion == "1.35.4" && conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
 	})
+	assertSnapshotFailureReported(ctx, t, clusters, store, operatorNS, ns)
 	assertMetricsOfTwoClusters(ctx, t, clusters, operatorNS, ns)
 	assert.Equal(t, fmt.Sprintf("https://tc-apiserver.%s.svc:6443", ns), c.Status.Endpoint)
 	assert.Equal(t, "tc-admin-kubeconfig", c.Status.KubeconfigSecret)
@@ -208,7 +215,9 @@ spec:
 	})
 	secrets, err := env.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
-	assert.Empty(t, secrets.Items, "Secrets left: PKI, kubeconfigs or Helm's release records")
+	for _, s := range secrets.Items {
+		assert.Contains(t, []string{objectStoreSecret, snapshotKeySecret}, s.Name, "Secrets left: PKI, kubeconfigs or Helm's release records")
+	}
 	claims, err := env.client.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	var claimNames []string
@@ -329,6 +338,44 @@ func assertHealthFollowsACrash(ctx context.Context, t *testing.T, clusters dynam
 		"-o", "custom-columns=TYPE:.type,REASON:.reason")
 	assert.Regexp(t, `Normal\s+APIServerHealthyHealthy`, events)
 	cli.must(ctx, t, "status", "tc", "--health")
+}
+
+// assertSnapshotFailureReported: tc-certs' scheduled snapshot fails (its bucket does not exist):
+// the Cluster says so in SnapshotsHealthy with the hook's error, an Event and a metric. With the
+// bucket fixed in its spec, the next one succeeds, is in the store, and the condition clears.
+func assertSnapshotFailureReported(ctx context.Context, t *testing.T, clusters dynamic.ResourceInterface, store metacluster.ObjectStore, operatorNS, ns string) {
+	t.Helper()
+	waitClusterNamed(ctx, t, clusters, "tc-certs", "tc-certs Ready", func(c *v1alpha1.Cluster) bool {
+		return conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	})
+	kubectl(t, "-n", ns, "create", "job", "--from=cronjob/tc-certs-etcd-snapshot", "e2e-snapshot-refused")
+	c := waitClusterNamed(ctx, t, clusters, "tc-certs", "the failed snapshot reported", func(c *v1alpha1.Cluster) bool {
+		return conditionIs(c, v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionFalse)
+	})
+	cond := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionSnapshotsHealthy)
+	assert.Equal(t, "SnapshotFailed", cond.Reason)
+	assert.Regexp(t, `Job e2e-snapshot-refused failed at \S+ \(PodFailurePolicy\)`, cond.Message, "failed at once: a refusal is not retried")
+	assert.Contains(t, cond.Message, "bucket no-such-bucket does not exist at http://"+store.Endpoint)
+	events := kubectl(t, "-n", ns, "get", "events", "--field-selector", "involvedObject.kind=Cluster,involvedObject.name=tc-certs",
+		"-o", "custom-columns=TYPE:.type,REASON:.reason")
+	assert.Regexp(t, `Warning\s+SnapshotsHealthySnapshotFailed`, events)
+	metrics := kubectl(t, "get", "--raw", fmt.Sprintf("/api/v1/namespaces/%s/services/taowa-operator-metrics:http/proxy/metrics", operatorNS))
+	assert.Contains(t, metrics, fmt.Sprintf(`taowa_cluster_snapshot_failed{cluster="tc-certs",namespace="%s"} 1`, ns))
+
+	_, err := clusters.Patch(ctx, "tc-certs", types.MergePatchType, []byte(`{"spec":{"etcd":{"snapshots":{"objectStore":{"bucket":"`+store.Bucket+`"}}}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	waitClusterNamed(ctx, t, clusters, "tc-certs", "tc-certs with the bucket fixed", func(c *v1alpha1.Cluster) bool {
+		return c.Status.ObservedGeneration == c.Generation && conditionIs(c, v1alpha1.ConditionProgressing, metav1.ConditionFalse)
+	})
+	kubectl(t, "-n", ns, "create", "job", "--from=cronjob/tc-certs-etcd-snapshot", "e2e-snapshot-stored")
+	c = waitClusterNamed(ctx, t, clusters, "tc-certs", "the stored snapshot reported", func(c *v1alpha1.Cluster) bool {
+		return conditionIs(c, v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionTrue) && c.Status.LastScheduledSnapshot != nil
+	})
+	assert.Equal(t, "Succeeded", meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionSnapshotsHealthy).Reason)
+	fromHost := storeClient(t, store, "", nil)
+	stored, err := fromHost.List(ctx, ns+"/tc-certs", "scheduled")
+	require.NoError(t, err)
+	assert.Len(t, stored, 1, "the scheduled snapshot in the store")
 }
 
 // assertMetricsOfTwoClusters: tc-certs' certificates expire within the operator's warning (its

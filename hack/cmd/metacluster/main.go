@@ -37,9 +37,13 @@ commands:
                 the tenant master with what ` + "`taowa join`" + ` prints and waits until it is Ready
   node delete NAME
                 remove the node and everything it created (down deletes every node)
+  objectstore up|down
+                the S3 object store for tenants' snapshots (VersityGW, namespace taowa-objectstore,
+                bucket taowa-snapshots; its binary from hack/build-tools.sh versitygw); down removes
+                it and what it holds
 
 environment: TAOWA_STATE (state, default /var/lib/taowa-meta), TAOWA_CACHE (built binaries,
-default ~/.cache/taowa), KUBERNETES_VERSION, ETCD_VERSION, COREDNS_VERSION.
+default ~/.cache/taowa), KUBERNETES_VERSION, ETCD_VERSION, COREDNS_VERSION, VERSITYGW_VERSION.
 `
 
 func main() {
@@ -75,6 +79,8 @@ func main() {
 		err = vpc(cfg, args)
 	case "node":
 		err = node(ctx, cfg, args)
+	case "objectstore":
+		err = objectStore(ctx, cfg, args)
 	default:
 		fmt.Fprintf(os.Stderr, "taowa-metacluster: unknown command %q\n%s", cmd, usage)
 		os.Exit(2)
@@ -173,4 +179,15 @@ func node(ctx context.Context, cfg metacluster.Config, args []string) error {
 		return err
 	}
 	return metacluster.AddNode(ctx, cfg, n, os.Stdout)
+}
+
+func objectStore(ctx context.Context, cfg metacluster.Config, args []string) error {
+	switch {
+	case len(args) == 1 && args[0] == "up":
+		_, err := metacluster.ObjectStoreUp(ctx, cfg, os.Stdout)
+		return err
+	case len(args) == 1 && args[0] == "down":
+		return metacluster.ObjectStoreDown(ctx, cfg)
+	}
+	return fmt.Errorf("usage: taowa-metacluster objectstore up|down")
 }

@@ -38,9 +38,15 @@ func runEtcdSnapshot(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Retain, "retain", 5, "snapshots of the series to keep; 0 keeps all")
 	fs.StringVar(&cfg.Keep, "keep", "", "a snapshot file never pruned (the one etcd.restoreFrom names)")
 	skipIfNoEtcd := fs.Bool("skip-if-no-etcd", false, "succeed without a snapshot when the release has no etcd StatefulSet yet, or has it scaled to zero (hibernated)")
+	var objects storeFlags
+	objects.register(fs)
 	_ = fs.Parse(args)
 	if *endpoints == "" {
 		return errors.New("--endpoints is required")
+	}
+	store, err := objects.store()
+	if err != nil {
+		return err
 	}
 	if *skipIfNoEtcd {
 		if *fullName == "" || *namespace == "" {
@@ -65,6 +71,13 @@ func runEtcdSnapshot(ctx context.Context, args []string) error {
 			return nil
 		}
 	}
+	// A store that cannot take the snapshot fails the run before there is one: a wrong bucket or
+	// credential changes nothing.
+	if store != nil {
+		if err := store.Check(ctx); err != nil {
+			return err
+		}
+	}
 	cfg.CAFile = filepath.Join(*tlsDir, pki.KeyCA)
 	cfg.CertFile = filepath.Join(*tlsDir, pki.KeyCert)
 	cfg.KeyFile = filepath.Join(*tlsDir, pki.KeyKey)
@@ -83,13 +96,16 @@ func runEtcdSnapshot(ctx context.Context, args []string) error {
 		}
 		out, _ := json.Marshal(snap)
 		fmt.Printf("snapshot verified: %s\n", out)
+		if store != nil {
+			return objects.upload(ctx, store, snap, cfg.Prefix, cfg.Keep)
+		}
 		return nil
 	}
 	return fmt.Errorf("no member gave a verified snapshot: %w", errors.Join(errs...))
 }
 
 // runEtcdRestore is the init container of each etcd member when etcd.restoreFrom is set.
-func runEtcdRestore(_ context.Context, args []string) error {
+func runEtcdRestore(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("etcd-restore", flag.ExitOnError)
 	var cfg etcdsnapshot.RestoreConfig
 	dir := fs.String("dir", "/snapshots", "directory that holds the snapshots")
@@ -99,11 +115,34 @@ func runEtcdRestore(_ context.Context, args []string) error {
 	fs.StringVar(&cfg.PeerURL, "initial-advertise-peer-urls", "", "the member's peer URL")
 	fs.StringVar(&cfg.InitialCluster, "initial-cluster", "", "every member as name=peer-URL")
 	fs.StringVar(&cfg.ClusterToken, "initial-cluster-token", "", "the cluster token")
+	var objects storeFlags
+	objects.register(fs)
 	_ = fs.Parse(args)
 	if *name == "" || strings.Contains(*name, "/") {
 		return fmt.Errorf("--snapshot %q: want the file name of a snapshot in %s", *name, *dir)
 	}
+	store, err := objects.store()
+	if err != nil {
+		return err
+	}
 	cfg.Snapshot = filepath.Join(*dir, *name)
+	if store != nil {
+		// From the object store (--s3-tenant's snapshots, another tenant's possibly): fetched
+		// beside the data directory, verified, used once and removed.
+		if done, err := etcdsnapshot.RestoredFrom(cfg.DataDir, *name); err != nil || done {
+			if err == nil {
+				fmt.Printf("member %s already restored from %s\n", cfg.Name, *name)
+			}
+			return err
+		}
+		snap, err := store.Download(ctx, objects.tenant, *name, filepath.Dir(filepath.Clean(cfg.DataDir)))
+		if err != nil {
+			return err
+		}
+		defer os.Remove(snap.Path)
+		cfg.Snapshot = snap.Path
+		fmt.Printf("fetched %s of %s from the object store: revision %d, %d keys\n", *name, objects.tenant, snap.Revision, snap.TotalKeys)
+	}
 	// A member that restored already needs the file no more: Restore checks its marker first.
 	restored, err := etcdsnapshot.Restore(cfg, time.Now())
 	if errors.Is(err, os.ErrNotExist) {

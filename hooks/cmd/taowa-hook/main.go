@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/taowa/taowa/hooks/etcdsnapshot/objectstore"
 	"github.com/taowa/taowa/hooks/join"
 	"github.com/taowa/taowa/hooks/pki"
 	"github.com/taowa/taowa/hooks/rollout"
@@ -91,7 +92,8 @@ func main() {
 	}
 	if err := run(ctx, os.Args[2:]); err != nil {
 		fmt.Fprintf(os.Stderr, "taowa-hook %s: %v\n", name, err)
-		if skew.IsRefused(err) {
+		var storeRefused *objectstore.ConfigError
+		if skew.IsRefused(err) || errors.As(err, &storeRefused) {
 			os.Exit(exitRefused)
 		}
 		os.Exit(1)

@@ -124,6 +124,30 @@ type SnapshotsSpec struct {
 	Schedule string `json:"schedule,omitempty"`
 	// Retain is how many snapshots of each series are kept.
 	Retain *int32 `json:"retain,omitempty"`
+	// ObjectStore, when set, sends every verified snapshot to an S3-compatible object store too,
+	// off the meta cluster (the chart's etcd.snapshots.objectStore).
+	ObjectStore *ObjectStoreSpec `json:"objectStore,omitempty"`
+}
+
+// ObjectStoreSpec is an S3-compatible object store and the Secrets, in the Cluster's namespace,
+// that give access to it.
+type ObjectStoreSpec struct {
+	// Endpoint is host:port of the S3 API.
+	Endpoint string `json:"endpoint"`
+	// Bucket must exist.
+	Bucket string `json:"bucket"`
+	// Prefix of the keys; snapshots go to <prefix>/<namespace>/<name>/.
+	Prefix string `json:"prefix,omitempty"`
+	Region string `json:"region,omitempty"`
+	// Insecure is plain HTTP instead of HTTPS.
+	Insecure bool `json:"insecure,omitempty"`
+	// CredentialsSecret has keys access-key and secret-key, and ca.crt for a private CA.
+	CredentialsSecret string `json:"credentialsSecret"`
+	// EncryptionKeySecret, when set, has key "key": 64 hex digits that encrypt each snapshot
+	// before it leaves.
+	EncryptionKeySecret string `json:"encryptionKeySecret,omitempty"`
+	// Retain is how many snapshots of each series the store keeps.
+	Retain *int32 `json:"retain,omitempty"`
 }
 
 // NetworkSpec is the tenant's address ranges and its VPC.
@@ -179,8 +203,11 @@ type ClusterStatus struct {
 	Endpoint string `json:"endpoint,omitempty"`
 	// KubeconfigSecret holds the tenant's admin kubeconfig (key "kubeconfig").
 	KubeconfigSecret string `json:"kubeconfigSecret,omitempty"`
-	// Conditions: Ready, Progressing, Degraded, a health condition per component and
-	// CertificatesValid.
+	// LastScheduledSnapshot is when a scheduled etcd snapshot last succeeded (and was stored, with
+	// an object store).
+	LastScheduledSnapshot *metav1.Time `json:"lastScheduledSnapshot,omitempty"`
+	// Conditions: Ready, Progressing, Degraded, a health condition per component,
+	// CertificatesValid and SnapshotsHealthy.
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
@@ -209,6 +236,9 @@ const (
 	// ConditionCertificatesValid: False when the earliest of the tenant's certificates expires
 	// within a week or has expired; the message names it.
 	ConditionCertificatesValid = "CertificatesValid"
+	// ConditionSnapshotsHealthy: False when the newest scheduled etcd snapshot failed (reason
+	// SnapshotFailed; the message names the Job and says why), True once one succeeds.
+	ConditionSnapshotsHealthy = "SnapshotsHealthy"
 )
 
 // Finalizer holds a Cluster until its final snapshot is taken and its release removed.

@@ -1,0 +1,518 @@
+package tenants
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
+	"go.etcd.io/etcd/server/v3/storage/schema"
+	"helm.sh/helm/v3/pkg/chartutil"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/taowa/taowa/hooks/etcdsnapshot"
+	"github.com/taowa/taowa/hooks/etcdsnapshot/objectstore"
+	"github.com/taowa/taowa/release/tenants/tenantstest"
+	"github.com/taowa/taowa/versions"
+)
+
+// The object store of these tests, and the Secrets in the tenants' namespace that name its
+// credentials and encryption key.
+const (
+	storeBucket           = "snapshots"
+	storePrefix           = "meta/east"
+	storeAccessKey        = "snapshot-writer"
+	storeSecretKey        = "snapshot-secret"
+	storeCredentialSecret = "snapshot-store"
+	storeKeySecret        = "snapshot-key"
+)
+
+var storeEncryptionKey = sha256.Sum256([]byte("the tenants' snapshot key"))
+
+// fakeStore is an in-memory S3 (gofakes3) behind a test HTTP server that, unlike gofakes3 alone,
+// refuses requests signed with another access key: a Manager that read the wrong credentials
+// fails. Its clock is the test's, so upload times differ without sleeps.
+type fakeStore struct {
+	endpoint string // host:port, as etcd.snapshots.objectStore.endpoint takes it
+	clock    *storeClock
+	raw      *minio.Client // a plain client, to see and change objects behind the store's back
+	uploader *objectstore.Store
+}
+
+func newFakeStore(t *testing.T) *fakeStore {
+	t.Helper()
+	clock := &storeClock{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	backend := s3mem.New(s3mem.WithTimeSource(clock))
+	require.NoError(t, backend.CreateBucket(storeBucket))
+	s3 := gofakes3.New(backend, gofakes3.WithTimeSource(clock), gofakes3.WithTimeSkewLimit(0)).Server()
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// "AWS4-HMAC-SHA256 Credential=<access key>/<date>/<region>/s3/aws4_request, ..."
+		_, credential, _ := strings.Cut(r.Header.Get("Authorization"), "Credential=")
+		if accessKey, _, _ := strings.Cut(credential, "/"); accessKey != storeAccessKey {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidAccessKeyId</Code>`+
+				`<Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>`)
+			return
+		}
+		s3.ServeHTTP(w, r)
+	}))
+	t.Cleanup(server.Close)
+	endpoint := strings.TrimPrefix(server.URL, "http://")
+	raw, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(storeAccessKey, storeSecretKey, "")})
+	require.NoError(t, err)
+	uploader, err := objectstore.New(objectstore.Config{Endpoint: endpoint, Insecure: true, Bucket: storeBucket, Prefix: storePrefix,
+		AccessKey: storeAccessKey, SecretKey: storeSecretKey, EncryptionKey: storeEncryptionKey[:]})
+	require.NoError(t, err)
+	return &fakeStore{endpoint: endpoint, clock: clock, raw: raw, uploader: uploader}
+}
+
+// values name the store as a tenant's chart values do; a new map each time.
+func (f *fakeStore) values() map[string]any {
+	return map[string]any{"etcd": map[string]any{"snapshots": map[string]any{"objectStore": map[string]any{
+		"endpoint": f.endpoint, "insecure": true, "bucket": storeBucket, "prefix": storePrefix,
+		"credentialsSecret": storeCredentialSecret, "encryptionKeySecret": storeKeySecret,
+	}}}}
+}
+
+// upload stores a snapshot of tenant (namespace/release) a minute after the previous upload,
+// named series-<named>-rev<revision>.db, as the snapshot hook does.
+func (f *fakeStore) upload(t *testing.T, tenant, series string, named time.Time, revision int64) objectstore.Object {
+	t.Helper()
+	f.clock.advance(time.Minute)
+	snap := writeTestSnapshot(t, series, named, revision)
+	o, err := f.uploader.Upload(context.Background(), tenant, snap)
+	require.NoError(t, err)
+	require.True(t, o.Encrypted, "uploaded %+v", o)
+	require.True(t, o.Uploaded.Equal(f.clock.Now()), "uploaded %+v at %s", o, f.clock.Now())
+	return o
+}
+
+// corrupt changes one byte of an object through the S3 API, as a faulty store would, keeping
+// its size, user metadata (the recorded SHA-256 among it) and upload time.
+func (f *fakeStore) corrupt(t *testing.T, o objectstore.Object) {
+	t.Helper()
+	ctx := context.Background()
+	info, err := f.raw.StatObject(ctx, storeBucket, o.Key, minio.StatObjectOptions{})
+	require.NoError(t, err)
+	obj, err := f.raw.GetObject(ctx, storeBucket, o.Key, minio.GetObjectOptions{})
+	require.NoError(t, err)
+	data, err := io.ReadAll(obj)
+	require.NoError(t, err)
+	require.NoError(t, obj.Close())
+	data[len(data)/2] ^= 0xff
+
+	now := f.clock.Now()
+	f.clock.set(info.LastModified)
+	_, err = f.raw.PutObject(ctx, storeBucket, o.Key, strings.NewReader(string(data)), int64(len(data)),
+		minio.PutObjectOptions{UserMetadata: info.UserMetadata, ContentType: "application/octet-stream"})
+	f.clock.set(now)
+	require.NoError(t, err)
+
+	after, err := f.raw.StatObject(ctx, storeBucket, o.Key, minio.StatObjectOptions{})
+	require.NoError(t, err)
+	require.Equal(t, info.Size, after.Size)
+	require.Equal(t, o.SHA256, after.UserMetadata["Sha256"], "the recorded SHA-256 is kept")
+	require.True(t, after.LastModified.Equal(info.LastModified), "upload time %s, was %s", after.LastModified, info.LastModified)
+}
+
+// storeClock is the fake store's time.
+type storeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *storeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *storeClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+func (c *storeClock) advance(d time.Duration) { c.set(c.Now().Add(d)) }
+
+func (c *storeClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// writeTestSnapshot writes what etcd's snapshot API streams, a bbolt database of etcd's schema
+// with its SHA-256 appended, holding keys at revisions 1 to revision; it returns it verified.
+func writeTestSnapshot(t *testing.T, series string, named time.Time, revision int64) etcdsnapshot.Snapshot {
+	t.Helper()
+	dbPath := filepath.Join(t.TempDir(), "db")
+	db, err := bolt.Open(dbPath, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucket(schema.Meta.Name())
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(schema.MetaStorageVersionName, []byte("3.6.0")); err != nil {
+			return err
+		}
+		keys, err := tx.CreateBucket(schema.Key.Name())
+		if err != nil {
+			return err
+		}
+		for rev := int64(1); rev <= revision; rev++ {
+			kv := mvccpb.KeyValue{Key: fmt.Appendf(nil, "/registry/test/%03d", rev), Value: []byte("value"),
+				CreateRevision: rev, ModRevision: rev, Version: 1}
+			value, err := kv.Marshal()
+			if err != nil {
+				return err
+			}
+			if err := keys.Put(mvcc.RevToBytes(mvcc.Revision{Main: rev}, mvcc.NewRevBytes()), value); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.NoError(t, db.Close())
+	data, err := os.ReadFile(dbPath)
+	require.NoError(t, err)
+	sum := sha256.Sum256(data)
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%s-rev%d.db", series, named.UTC().Format("20060102T150405Z"), revision))
+	require.NoError(t, os.WriteFile(path, append(data, sum[:]...), 0o600))
+	snap, err := etcdsnapshot.Verify(path)
+	require.NoError(t, err)
+	require.Equal(t, revision, snap.Revision)
+	return snap
+}
+
+// createSecret creates a Secret in the meta cluster.
+func createSecret(t *testing.T, c *tenantstest.Cluster, namespace, name string, data map[string]string) {
+	t.Helper()
+	client, err := c.Clientset()
+	require.NoError(t, err)
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Data: map[string][]byte{}}
+	for k, v := range data {
+		s.Data[k] = []byte(v)
+	}
+	_, err = client.CoreV1().Secrets(namespace).Create(context.Background(), s, metav1.CreateOptions{})
+	require.NoError(t, err)
+}
+
+// storeSecrets creates the store's Secrets in namespace, as kubectl create secret --from-file
+// would: with trailing newlines.
+func storeSecrets(t *testing.T, c *tenantstest.Cluster, namespace string) {
+	t.Helper()
+	createSecret(t, c, namespace, storeCredentialSecret, map[string]string{"access-key": storeAccessKey + "\n", "secret-key": storeSecretKey + "\n"})
+	createSecret(t, c, namespace, storeKeySecret, map[string]string{"key": hex.EncodeToString(storeEncryptionKey[:]) + "\n"})
+}
+
+func objectNames[T any](objects []T, name func(T) string) []string {
+	names := make([]string, len(objects))
+	for i, o := range objects {
+		names[i] = name(o)
+	}
+	return names
+}
+
+func storedNames(snapshots []StoredSnapshot) []string {
+	return objectNames(snapshots, func(s StoredSnapshot) string { return s.Name })
+}
+
+func verified(snapshots []StoredSnapshot) []string {
+	return objectNames(snapshots, func(s StoredSnapshot) string { return s.Verified })
+}
+
+// requireSameObject checks that got is the snapshot want that Upload returned.
+func requireSameObject(t *testing.T, want, got objectstore.Object) {
+	t.Helper()
+	require.Equal(t, want.Key, got.Key)
+	require.Equal(t, want.Name, got.Name)
+	require.Equal(t, want.SHA256, got.SHA256)
+	require.Equal(t, want.Size, got.Size)
+	require.Equal(t, want.SnapshotSize, got.SnapshotSize)
+	require.Equal(t, want.Revision, got.Revision)
+	require.Equal(t, want.Encrypted, got.Encrypted)
+	require.True(t, want.Uploaded.Equal(got.Uploaded), "uploaded %s, want %s", got.Uploaded, want.Uploaded)
+}
+
+func requireNothingInstalled(t *testing.T, m *Manager) {
+	t.Helper()
+	list, err := m.List(context.Background(), "")
+	require.NoError(t, err)
+	require.Empty(t, list, "installed")
+}
+
+var day = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+
+func TestSnapshotsOfAnInstalledRelease(t *testing.T) {
+	ctx := context.Background()
+	m, cluster := newTestManager(t, nil)
+	store := newFakeStore(t)
+	storeSecrets(t, cluster, "ns-a")
+	install(t, m, "ns-a", "tenant-a", versions.Default().String(), store.values())
+
+	// Names do not sort as the uploads do: the listing goes by upload time.
+	uploaded := []objectstore.Object{
+		store.upload(t, "ns-a/tenant-a", "scheduled", day.Add(3*time.Hour), 30),
+		store.upload(t, "ns-a/tenant-a", "pre-upgrade", day.Add(2*time.Hour), 31),
+		store.upload(t, "ns-a/tenant-a", "scheduled", day.Add(1*time.Hour), 32),
+	}
+	// Other tenants' snapshots in the same store: not listed.
+	store.upload(t, "ns-a/tenant-b", "scheduled", day, 5)
+	store.upload(t, "ns-b/tenant-a", "scheduled", day, 6)
+
+	got, err := m.Snapshots(ctx, "ns-a", "tenant-a", SnapshotsOptions{})
+	require.NoError(t, err)
+	require.Equal(t, objectNames(uploaded, func(o objectstore.Object) string { return o.Name }), storedNames(got))
+	for i := range got {
+		requireSameObject(t, uploaded[i], got[i].Object)
+		require.Empty(t, got[i].Verified, "not verified: %+v", got[i])
+	}
+
+	got, err = m.Snapshots(ctx, "ns-a", "tenant-a", SnapshotsOptions{Verify: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{"ok", "ok", "ok"}, verified(got))
+
+	store.corrupt(t, uploaded[1])
+	got, err = m.Snapshots(ctx, "ns-a", "tenant-a", SnapshotsOptions{Verify: true})
+	require.NoError(t, err)
+	require.Equal(t, objectNames(uploaded, func(o objectstore.Object) string { return o.Name }), storedNames(got))
+	require.Equal(t, "ok", got[0].Verified)
+	require.Contains(t, got[1].Verified, "SHA-256 mismatch")
+	require.Contains(t, got[1].Verified, uploaded[1].Key)
+	require.Equal(t, "ok", got[2].Verified)
+}
+
+func TestSnapshotsOfADeletedTenant(t *testing.T) {
+	ctx := context.Background()
+	m, cluster := newTestManager(t, nil)
+	store := newFakeStore(t)
+	storeSecrets(t, cluster, "ns-a")
+	first := store.upload(t, "ns-a/gone", "final", day, 10)
+	second := store.upload(t, "ns-a/gone", "final", day.Add(time.Hour), 11)
+
+	_, err := m.Snapshots(ctx, "ns-a", "gone", SnapshotsOptions{})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "--set")
+	require.Contains(t, err.Error(), "gone")
+
+	got, err := m.Snapshots(ctx, "ns-a", "gone", SnapshotsOptions{Values: store.values(), Verify: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{first.Name, second.Name}, storedNames(got))
+	requireSameObject(t, first, got[0].Object)
+	requireSameObject(t, second, got[1].Object)
+	require.Equal(t, []string{"ok", "ok"}, verified(got))
+}
+
+func TestSnapshotsStoreSecrets(t *testing.T) {
+	credentials := map[string]string{"access-key": storeAccessKey, "secret-key": storeSecretKey}
+	key := map[string]string{"key": hex.EncodeToString(storeEncryptionKey[:])}
+	for _, tc := range []struct {
+		name string
+		// secrets by namespace/name
+		secrets map[string]map[string]string
+		want    []string
+	}{
+		{
+			name: "no credentials Secret",
+			// The right Secret in another namespace: not the tenant's.
+			secrets: map[string]map[string]string{"other/" + storeCredentialSecret: credentials, "ns-a/" + storeKeySecret: key},
+			want:    []string{"Secret ns-a/" + storeCredentialSecret, "not found"},
+		},
+		{
+			name: "credentials without secret-key",
+			secrets: map[string]map[string]string{
+				"ns-a/" + storeCredentialSecret: {"access-key": storeAccessKey}, "ns-a/" + storeKeySecret: key},
+			want: []string{"Secret ns-a/" + storeCredentialSecret, "no key secret-key"},
+		},
+		{
+			name: "credentials with an empty access-key",
+			secrets: map[string]map[string]string{
+				"ns-a/" + storeCredentialSecret: {"access-key": "", "secret-key": storeSecretKey}, "ns-a/" + storeKeySecret: key},
+			want: []string{"Secret ns-a/" + storeCredentialSecret, "no key access-key"},
+		},
+		{
+			name:    "no encryption key Secret",
+			secrets: map[string]map[string]string{"ns-a/" + storeCredentialSecret: credentials},
+			want:    []string{"Secret ns-a/" + storeKeySecret, "not found"},
+		},
+		{
+			name: "encryption key Secret without key",
+			secrets: map[string]map[string]string{
+				"ns-a/" + storeCredentialSecret: credentials, "ns-a/" + storeKeySecret: {"encryption-key": key["key"]}},
+			want: []string{"Secret ns-a/" + storeKeySecret, "no key key"},
+		},
+		{
+			name: "encryption key not hex",
+			secrets: map[string]map[string]string{
+				"ns-a/" + storeCredentialSecret: credentials, "ns-a/" + storeKeySecret: {"key": "not hex at all"}},
+			want: []string{"Secret ns-a/" + storeKeySecret, "key key", "64 hex digits"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, cluster := newTestManager(t, nil)
+			store := newFakeStore(t)
+			for ref, data := range tc.secrets {
+				namespace, name, _ := strings.Cut(ref, "/")
+				createSecret(t, cluster, namespace, name, data)
+			}
+			_, err := m.Snapshots(context.Background(), "ns-a", "tenant-a", SnapshotsOptions{Values: store.values()})
+			require.Error(t, err)
+			for _, want := range tc.want {
+				require.Contains(t, err.Error(), want)
+			}
+		})
+	}
+}
+
+func TestSnapshotsOfAnInstalledReleaseWithoutItsSecret(t *testing.T) {
+	m, cluster := newTestManager(t, nil)
+	store := newFakeStore(t)
+	install(t, m, "ns-a", "tenant-a", versions.Default().String(), store.values())
+	createSecret(t, cluster, "ns-a", storeCredentialSecret, map[string]string{"access-key": storeAccessKey})
+
+	_, err := m.Snapshots(context.Background(), "ns-a", "tenant-a", SnapshotsOptions{})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "Secret ns-a/"+storeCredentialSecret+" of the object store has no key secret-key")
+}
+
+// restoreOptions restore tenant-b in ns-b from the deleted tenant ns-a/tenant-a.
+func restoreOptions(store *fakeStore, snapshot string) RestoreOptions {
+	return RestoreOptions{
+		InstallOptions: InstallOptions{Namespace: "ns-b", Values: store.values(), Rollout: waited},
+		From:           "ns-a/tenant-a",
+		Snapshot:       snapshot,
+	}
+}
+
+// newRestoreTest is a Manager on an empty cluster whose namespace ns-b has the store's Secrets.
+func newRestoreTest(t *testing.T) (*Manager, *tenantstest.Cluster, *fakeStore) {
+	t.Helper()
+	m, cluster := newTestManager(t, nil)
+	store := newFakeStore(t)
+	storeSecrets(t, cluster, "ns-b")
+	return m, cluster, store
+}
+
+// requireRestoredFrom checks the installed release's values and manifest name the snapshot.
+func requireRestoredFrom(t *testing.T, c *tenantstest.Cluster, store *fakeStore, snapshot, from string) {
+	t.Helper()
+	cfg, err := c.ActionConfig("ns-b")
+	require.NoError(t, err)
+	rel, err := cfg.Releases.Last("tenant-b")
+	require.NoError(t, err)
+	values := chartutil.Values(rel.Config)
+	for path, want := range map[string]any{
+		"etcd.restoreFrom":                             snapshot,
+		"etcd.restoreFromTenant":                       from,
+		"etcd.snapshots.objectStore.endpoint":          store.endpoint,
+		"etcd.snapshots.objectStore.bucket":            storeBucket,
+		"etcd.snapshots.objectStore.prefix":            storePrefix,
+		"etcd.snapshots.objectStore.insecure":          true,
+		"etcd.snapshots.objectStore.credentialsSecret": storeCredentialSecret,
+	} {
+		got, err := values.PathValue(path)
+		require.NoError(t, err, path)
+		require.Equal(t, want, got, path)
+	}
+	require.Contains(t, rel.Manifest, "--snapshot="+snapshot)
+}
+
+func TestRestoreWithoutSnapshotsOfFrom(t *testing.T) {
+	m, _, store := newRestoreTest(t)
+	// Snapshots of others only, the new tenant's own name among them.
+	store.upload(t, "ns-a/tenant-other", "final", day, 10)
+	store.upload(t, "ns-b/tenant-b", "final", day, 11)
+	store.upload(t, "ns-b/tenant-a", "final", day, 12)
+
+	_, _, err := m.Restore(context.Background(), "tenant-b", restoreOptions(store, ""))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "holds no snapshot of ns-a/tenant-a")
+	requireNothingInstalled(t, m)
+}
+
+func TestRestoreOfASnapshotThatDoesNotExist(t *testing.T) {
+	m, _, store := newRestoreTest(t)
+	first := store.upload(t, "ns-a/tenant-a", "scheduled", day, 10)
+	second := store.upload(t, "ns-a/tenant-a", "final", day.Add(time.Hour), 11)
+	other := store.upload(t, "ns-a/tenant-other", "final", day.Add(2*time.Hour), 12)
+
+	missing := "scheduled-20991231T000000Z-rev1.db"
+	_, _, err := m.Restore(context.Background(), "tenant-b", restoreOptions(store, missing))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "no snapshot "+missing)
+	require.Contains(t, err.Error(), first.Name+", "+second.Name)
+	require.NotContains(t, err.Error(), other.Name)
+	requireNothingInstalled(t, m)
+
+	// Another tenant's snapshot is no snapshot of From either.
+	_, _, err = m.Restore(context.Background(), "tenant-b", restoreOptions(store, other.Name))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "no snapshot "+other.Name)
+	requireNothingInstalled(t, m)
+}
+
+func TestRestoreRefusesACorruptSnapshot(t *testing.T) {
+	ctx := context.Background()
+	m, cluster, store := newRestoreTest(t)
+	older := store.upload(t, "ns-a/tenant-a", "scheduled", day, 10)
+	newest := store.upload(t, "ns-a/tenant-a", "final", day.Add(time.Hour), 11)
+	store.corrupt(t, newest)
+
+	_, _, err := m.Restore(ctx, "tenant-b", restoreOptions(store, ""))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "SHA-256 mismatch")
+	require.Contains(t, err.Error(), newest.Name)
+	require.Contains(t, err.Error(), "--snapshot")
+	requireNothingInstalled(t, m)
+
+	// Named, the corrupt one is refused too.
+	_, _, err = m.Restore(ctx, "tenant-b", restoreOptions(store, newest.Name))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "SHA-256 mismatch")
+	requireNothingInstalled(t, m)
+
+	info, got, err := m.Restore(ctx, "tenant-b", restoreOptions(store, older.Name))
+	require.NoError(t, err)
+	requireSameObject(t, older, got)
+	require.Equal(t, "tenant-b", info.Name)
+	require.Equal(t, "ns-b", info.Namespace)
+	require.Equal(t, "deployed", info.Status)
+	require.Equal(t, versions.Default().String(), info.KubernetesVersion)
+	list, err := m.List(ctx, "")
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, "ns-b/tenant-b", list[0].Namespace+"/"+list[0].Name)
+	requireRestoredFrom(t, cluster, store, older.Name, "ns-a/tenant-a")
+}
+
+func TestRestoreTakesTheNewestUpload(t *testing.T) {
+	m, cluster, store := newRestoreTest(t)
+	// The newest upload has neither the greatest name, nor the latest time in its name, nor the
+	// highest revision.
+	store.upload(t, "ns-a/tenant-a", "scheduled", day.Add(48*time.Hour), 30)
+	newest := store.upload(t, "ns-a/tenant-a", "pre-upgrade", day, 20)
+	// Later, but another tenant's.
+	store.upload(t, "ns-a/tenant-other", "final", day, 40)
+
+	info, got, err := m.Restore(context.Background(), "tenant-b", restoreOptions(store, ""))
+	require.NoError(t, err)
+	requireSameObject(t, newest, got)
+	require.Equal(t, "deployed", info.Status)
+	requireRestoredFrom(t, cluster, store, newest.Name, "ns-a/tenant-a")
+}
