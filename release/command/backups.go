@@ -80,7 +80,11 @@ in NAME's namespace): --snapshot, or the newest. --from may be a tenant that no 
 NAME itself in the same namespace, to bring a deleted tenant back. The snapshot is downloaded and
 verified first; a missing or damaged one is refused before anything is installed.
 
-The new tenant has a PKI of its own: clients need its kubeconfig (taowa kubeconfig NAME).`,
+The new tenant gets the PKI roots of --from as they were when the snapshot was taken (the CAs,
+the service-account key and the encryption key of Secrets at rest, which the snapshot hooks store
+encrypted beside the snapshots): kubeconfigs, node certificates and service-account tokens of the
+old tenant work with the new one, and its Secrets are readable. --fresh-pki gives it a PKI of its
+own instead.`,
 		Example: `  taowa restore tenant-a -n tenant-a --from tenant-a/tenant-a -f store.yaml
   taowa restore tenant-b -n tenants --from tenants/tenant-a --snapshot scheduled-20261202T081700Z-rev2211.db -f store.yaml`,
 		Args: exactlyOneName,
@@ -111,6 +115,7 @@ The new tenant has a PKI of its own: clients need its kubeconfig (taowa kubeconf
 		},
 	}
 	cmd.Flags().StringVar(&opts.From, "from", "", "NAMESPACE/TENANT whose snapshot to restore (required)")
+	cmd.Flags().BoolVar(&opts.FreshPKI, "fresh-pki", false, "a new PKI instead of the old tenant's: its clients do not work, and its Secrets encrypted at rest cannot be read")
 	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "", "the snapshot's name (taowa snapshots lists them); default: the newest")
 	cmd.Flags().StringVar(&version, "version", "", "Kubernetes version of the new tenant (default: "+versions.Default().String()+"); the snapshot's or the next minor")
 	cmd.Flags().StringArrayVar(&valueOpts.Values, "set", nil, "a chart value, key=value (repeatable; as helm --set)")

@@ -483,7 +483,9 @@ func TestReconcileHibernates(t *testing.T) {
 	// The apiserver's Pod on its way out: the tenant is not asleep until it is gone.
 	stopping := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "tc-apiserver-0", Namespace: "tenants",
 		Labels:            map[string]string{"app.kubernetes.io/name": "tenant-master", "app.kubernetes.io/instance": "tc", "app.kubernetes.io/component": "kube-apiserver"},
-		DeletionTimestamp: &metav1.Time{Time: time.Now()}, Finalizers: []string{"test/keep"}}}
+		DeletionTimestamp: &metav1.Time{Time: time.Now()}, Finalizers: []string{"test/keep"}},
+		// Its containers stopped, the object not gone yet.
+		Status: corev1.PodStatus{Phase: corev1.PodSucceeded}}
 	if _, err := h.kube.CoreV1().Pods("tenants").Create(context.Background(), stopping, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -3,17 +3,22 @@ package tenants
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"strings"
+	"time"
 
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/taowa/taowa/hooks/etcdsnapshot/objectstore"
+	"github.com/taowa/taowa/hooks/pki"
 )
 
 // The chart's values that say where snapshots go besides the snapshot volume, and what the
@@ -55,12 +60,11 @@ func objectStoreValues(ch *chart.Chart, values map[string]any) (storeValues, err
 }
 
 // openStore opens the store the values name with the credentials and key of their Secrets in
-// namespace, as the tenant's hooks do. A CA in the credentials Secret is written to a temporary
-// file for as long as the store is used: cleanup removes it.
-func (m *Manager) openStore(ctx context.Context, namespace string, v storeValues) (store *objectstore.Store, cleanup func(), err error) {
+// namespace, as the tenant's hooks do.
+func (m *Manager) openStore(ctx context.Context, namespace string, v storeValues) (*objectstore.Store, error) {
 	client, err := m.cluster.Clientset()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	secretData := func(name string, keys ...string) (map[string][]byte, error) {
 		s, err := client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
@@ -75,43 +79,25 @@ func (m *Manager) openStore(ctx context.Context, namespace string, v storeValues
 		return s.Data, nil
 	}
 	if v.CredentialsSecret == "" {
-		return nil, nil, errors.New("etcd.snapshots.objectStore.credentialsSecret is empty")
+		return nil, errors.New("etcd.snapshots.objectStore.credentialsSecret is empty")
 	}
 	creds, err := secretData(v.CredentialsSecret, secretKeyAccessKey, secretKeySecretKey)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cfg := objectstore.Config{Endpoint: v.Endpoint, Bucket: v.Bucket, Prefix: v.Prefix, Region: v.Region, Insecure: v.Insecure,
-		AccessKey: strings.TrimSpace(string(creds[secretKeyAccessKey])), SecretKey: strings.TrimSpace(string(creds[secretKeySecretKey]))}
+		AccessKey: strings.TrimSpace(string(creds[secretKeyAccessKey])), SecretKey: strings.TrimSpace(string(creds[secretKeySecretKey])),
+		CA: creds[secretKeyCA]}
 	if v.EncryptionKeySecret != "" {
 		data, err := secretData(v.EncryptionKeySecret, secretKeyEncryption)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if cfg.EncryptionKey, err = hex.DecodeString(strings.TrimSpace(string(data[secretKeyEncryption]))); err != nil {
-			return nil, nil, fmt.Errorf("Secret %s/%s, key %s: want %d hex digits: %w", namespace, v.EncryptionKeySecret, secretKeyEncryption, 2*objectstore.EncryptionKeySize, err)
+			return nil, fmt.Errorf("Secret %s/%s, key %s: want %d hex digits: %w", namespace, v.EncryptionKeySecret, secretKeyEncryption, 2*objectstore.EncryptionKeySize, err)
 		}
 	}
-	cleanup = func() {}
-	if ca := creds[secretKeyCA]; len(ca) > 0 {
-		f, err := os.CreateTemp("", "taowa-object-store-ca-*.crt")
-		if err != nil {
-			return nil, nil, err
-		}
-		cleanup = func() { os.Remove(f.Name()) }
-		_, werr := f.Write(ca)
-		if err := errors.Join(werr, f.Close()); err != nil {
-			cleanup()
-			return nil, nil, err
-		}
-		cfg.CAFile = f.Name()
-	}
-	store, err = objectstore.New(cfg)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	return store, cleanup, nil
+	return objectstore.New(cfg)
 }
 
 // SnapshotsOptions say whose snapshots to list and where the store is.
@@ -136,11 +122,10 @@ func (m *Manager) Snapshots(ctx context.Context, namespace, name string, opts Sn
 	fail := func(err error) ([]StoredSnapshot, error) {
 		return nil, fmt.Errorf("snapshots of %s in namespace %s: %w", name, namespace, err)
 	}
-	store, cleanup, err := m.storeFor(ctx, namespace, name, opts.Values)
+	store, err := m.storeFor(ctx, namespace, name, opts.Values)
 	if err != nil {
 		return fail(err)
 	}
-	defer cleanup()
 	objects, err := store.List(ctx, namespace+"/"+name, "")
 	if err != nil {
 		return fail(err)
@@ -156,21 +141,21 @@ func (m *Manager) Snapshots(ctx context.Context, namespace, name string, opts Sn
 }
 
 // storeFor opens the store that values name, or without values the one the release's do.
-func (m *Manager) storeFor(ctx context.Context, namespace, name string, values map[string]any) (*objectstore.Store, func(), error) {
+func (m *Manager) storeFor(ctx context.Context, namespace, name string, values map[string]any) (*objectstore.Store, error) {
 	ch, err := m.loadChart()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if values == nil {
 		rel, err := m.latest(namespace, name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w (for a deleted tenant, name the store with --set etcd.snapshots.objectStore...)", err)
+			return nil, fmt.Errorf("%w (for a deleted tenant, name the store with --set etcd.snapshots.objectStore...)", err)
 		}
 		values = rel.Config
 	}
 	v, err := objectStoreValues(ch, values)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	return m.openStore(ctx, namespace, v)
 }
@@ -197,6 +182,10 @@ type RestoreOptions struct {
 	From string
 	// Snapshot names one of From's snapshots; empty takes the newest.
 	Snapshot string
+	// FreshPKI gives the new tenant a PKI of its own instead of From's (as it was when the
+	// snapshot was taken): clients of From do not work with it, and Secrets From encrypted at
+	// rest cannot be read.
+	FreshPKI bool
 }
 
 // Restore creates tenant master name, whose etcd starts from a snapshot of another tenant (a
@@ -209,11 +198,10 @@ func (m *Manager) Restore(ctx context.Context, name string, opts RestoreOptions)
 	if opts.Values == nil {
 		opts.Values = map[string]any{}
 	}
-	store, cleanup, err := m.storeFor(ctx, opts.Namespace, name, opts.Values)
+	store, err := m.storeFor(ctx, opts.Namespace, name, opts.Values)
 	if err != nil {
 		return fail(err)
 	}
-	defer cleanup()
 	objects, err := store.List(ctx, opts.From, "")
 	if err != nil {
 		return fail(err)
@@ -236,6 +224,16 @@ func (m *Manager) Restore(ctx context.Context, name string, opts RestoreOptions)
 	if verified := verifyStored(ctx, store, opts.From, chosen.Name); verified != "ok" {
 		return fail(fmt.Errorf("%s (restore another with --snapshot; taowa snapshots --verify checks them all)", verified))
 	}
+	var roots pki.Roots
+	if !opts.FreshPKI {
+		data, at, err := store.PKIAt(ctx, opts.From, chosen.Uploaded)
+		if err != nil {
+			return fail(fmt.Errorf("%w (--fresh-pki restores without it: a new identity, and Secrets encrypted at rest unreadable)", err))
+		}
+		if err := json.Unmarshal(data, &roots); err != nil {
+			return fail(fmt.Errorf("the PKI stored at %s: %w", at.UTC().Format(time.RFC3339), err))
+		}
+	}
 	// On copies: the caller's values stay as they were.
 	opts.Values = maps.Clone(opts.Values)
 	etcd := map[string]any{}
@@ -247,11 +245,50 @@ func (m *Manager) Restore(ctx context.Context, name string, opts RestoreOptions)
 	}
 	etcd[valueRestoreFrom], etcd[valueRestoreFromTenant] = chosen.Name, opts.From
 	opts.Values["etcd"] = etcd
+	if roots != nil {
+		// The PKI's roots first, so that the install's PKI hook issues everything else from them.
+		if err := m.importRoots(ctx, name, opts.InstallOptions, roots); err != nil {
+			return fail(err)
+		}
+	}
 	info, err := m.Install(ctx, name, opts.InstallOptions)
 	if err != nil {
+		if roots != nil {
+			err = errors.Join(err, m.removeRoots(ctx, name, opts.Namespace))
+		}
 		return ReleaseInfo{}, chosen, err
 	}
 	return info, chosen, nil
+}
+
+// importRoots writes the restored PKI roots as release name's, creating its namespace first when
+// the install is asked to.
+func (m *Manager) importRoots(ctx context.Context, name string, opts InstallOptions, roots pki.Roots) error {
+	client, err := m.cluster.Clientset()
+	if err != nil {
+		return err
+	}
+	if opts.CreateNamespace {
+		_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opts.Namespace}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create namespace %s: %w", opts.Namespace, err)
+		}
+	}
+	return pki.ImportRoots(ctx, client, pki.Config{Release: name, Namespace: opts.Namespace}, roots)
+}
+
+// removeRoots takes back the PKI of release name after an install that failed: the roots
+// importRoots wrote and what the install's PKI hook issued from them.
+func (m *Manager) removeRoots(ctx context.Context, name, namespace string) error {
+	client, err := m.cluster.Clientset()
+	if err != nil {
+		return err
+	}
+	err = client.CoreV1().Secrets(namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: pki.LabelRelease + "=" + name})
+	if err != nil {
+		return fmt.Errorf("remove the restored PKI of %s: %w", name, err)
+	}
+	return nil
 }
 
 func indexOfSnapshot(objects []objectstore.Object, name string) int {

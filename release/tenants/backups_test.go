@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,10 +28,12 @@ import (
 	"go.etcd.io/etcd/server/v3/storage/schema"
 	"helm.sh/helm/v3/pkg/chartutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/taowa/taowa/hooks/etcdsnapshot"
 	"github.com/taowa/taowa/hooks/etcdsnapshot/objectstore"
+	"github.com/taowa/taowa/hooks/pki"
 	"github.com/taowa/taowa/release/tenants/tenantstest"
 	"github.com/taowa/taowa/versions"
 )
@@ -400,13 +404,51 @@ func restoreOptions(store *fakeStore, snapshot string) RestoreOptions {
 	}
 }
 
-// newRestoreTest is a Manager on an empty cluster whose namespace ns-b has the store's Secrets.
+// newRestoreTest is a Manager on an empty cluster whose namespace ns-b has the store's Secrets,
+// and a store that holds ns-a/tenant-a's PKI roots (testRoots), stored before any snapshot as
+// the install's PKI hook does.
 func newRestoreTest(t *testing.T) (*Manager, *tenantstest.Cluster, *fakeStore) {
 	t.Helper()
 	m, cluster := newTestManager(t, nil)
 	store := newFakeStore(t)
 	storeSecrets(t, cluster, "ns-b")
+	store.putRoots(t, "ns-a/tenant-a", testRoots)
 	return m, cluster, store
+}
+
+// testRoots stand for a tenant's PKI roots.
+var testRoots = pki.Roots{
+	pki.SecretCA:             {Type: corev1.SecretTypeTLS, Data: map[string][]byte{"tls.crt": []byte("ca-cert"), "tls.key": []byte("ca-key")}},
+	pki.SecretFrontProxyCA:   {Type: corev1.SecretTypeTLS, Data: map[string][]byte{"tls.crt": []byte("fp-cert"), "tls.key": []byte("fp-key")}},
+	pki.SecretEtcdCA:         {Type: corev1.SecretTypeTLS, Data: map[string][]byte{"tls.crt": []byte("etcd-cert"), "tls.key": []byte("etcd-key")}},
+	pki.SecretServiceAccount: {Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"sa.key": []byte("sa-key")}},
+	pki.SecretEncryption:     {Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"encryption-config.yaml": []byte("aescbc")}},
+}
+
+// putRoots stores PKI roots of tenant a minute after the previous upload, as the PKI hook does.
+func (f *fakeStore) putRoots(t *testing.T, tenant string, roots pki.Roots) {
+	t.Helper()
+	f.clock.advance(time.Minute)
+	data, err := json.Marshal(roots)
+	require.NoError(t, err)
+	digest, err := roots.Digest()
+	require.NoError(t, err)
+	stored, err := f.uploader.PutPKI(context.Background(), tenant, digest, data)
+	require.NoError(t, err)
+	require.True(t, stored)
+}
+
+// requireRoots checks that tenant-b in ns-b has the root Secrets of roots.
+func requireRoots(t *testing.T, c *tenantstest.Cluster, roots pki.Roots) {
+	t.Helper()
+	client, err := c.Clientset()
+	require.NoError(t, err)
+	for short, want := range roots {
+		s, err := client.CoreV1().Secrets("ns-b").Get(context.Background(), "tenant-b-"+short, metav1.GetOptions{})
+		require.NoError(t, err, short)
+		require.Equal(t, want.Data, s.Data, short)
+		require.Equal(t, "tenant-b", s.Labels[pki.LabelRelease], short)
+	}
 }
 
 // requireRestoredFrom checks the installed release's values and manifest name the snapshot.
@@ -431,6 +473,59 @@ func requireRestoredFrom(t *testing.T, c *tenantstest.Cluster, store *fakeStore,
 		require.Equal(t, want, got, path)
 	}
 	require.Contains(t, rel.Manifest, "--snapshot="+snapshot)
+	requireRoots(t, c, testRoots)
+}
+
+// The PKI in force when the snapshot was taken comes with it; without one stored by then, the
+// restore is refused unless a fresh PKI is asked for.
+func TestRestoreTakesThePKIOfTheSnapshotsTime(t *testing.T) {
+	ctx := context.Background()
+	m, cluster, store := newRestoreTest(t)
+	snap := store.upload(t, "ns-a/tenant-a", "scheduled", day, 10)
+	rotated := maps.Clone(testRoots)
+	rotated[pki.SecretServiceAccount] = pki.RootSecret{Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"sa.key": []byte("rotated")}}
+	store.putRoots(t, "ns-a/tenant-a", rotated)
+	_, _, err := m.Restore(ctx, "tenant-b", restoreOptions(store, snap.Name))
+	require.NoError(t, err)
+	requireRoots(t, cluster, testRoots)
+
+	m, cluster, store = newRestoreTest(t)
+	store.upload(t, "ns-a/tenant-other", "scheduled", day, 10)
+	// tenant-other's first PKI backup came after its snapshot.
+	store.putRoots(t, "ns-a/tenant-other", testRoots)
+	opts := restoreOptions(store, "")
+	opts.From = "ns-a/tenant-other"
+	_, _, err = m.Restore(ctx, "tenant-b", opts)
+	require.ErrorContains(t, err, "no PKI of ns-a/tenant-other stored at or before")
+	require.ErrorContains(t, err, "--fresh-pki")
+	requireNothingInstalled(t, m)
+	opts.FreshPKI = true
+	_, _, err = m.Restore(ctx, "tenant-b", opts)
+	require.NoError(t, err)
+	client, err := cluster.Clientset()
+	require.NoError(t, err)
+	_, err = client.CoreV1().Secrets("ns-b").Get(ctx, "tenant-b-ca", metav1.GetOptions{})
+	require.True(t, apierrors.IsNotFound(err), "no roots restored: the install's PKI hook makes a fresh PKI (%v)", err)
+}
+
+// A restore never replaces a PKI: a tenant of that name whose roots are there is refused, and
+// what was there stays.
+func TestRestoreRefusesToReplaceAPKI(t *testing.T) {
+	ctx := context.Background()
+	m, cluster, store := newRestoreTest(t)
+	snap := store.upload(t, "ns-a/tenant-a", "scheduled", day, 10)
+	createSecret(t, cluster, "ns-b", "tenant-b-sa", map[string]string{"sa.key": "mine"})
+	_, _, err := m.Restore(ctx, "tenant-b", restoreOptions(store, snap.Name))
+	require.ErrorContains(t, err, "Secret ns-b/tenant-b-sa exists; a restore never replaces a tenant's PKI")
+	requireNothingInstalled(t, m)
+	client, err := cluster.Clientset()
+	require.NoError(t, err)
+	secrets, err := client.CoreV1().Secrets("ns-b").List(ctx, metav1.ListOptions{LabelSelector: pki.LabelRelease + "=tenant-b"})
+	require.NoError(t, err)
+	require.Empty(t, secrets.Items, "the roots written before the refusal are taken back")
+	sa, err := client.CoreV1().Secrets("ns-b").Get(ctx, "tenant-b-sa", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "mine", string(sa.Data["sa.key"]))
 }
 
 func TestRestoreWithoutSnapshotsOfFrom(t *testing.T) {

@@ -157,11 +157,13 @@ func healthOf(ctx context.Context, client kubernetes.Interface, namespace, relea
 	stopping := map[string]int32{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if p.DeletionTimestamp != nil {
+			// On its way out: its replacement is what counts. Its containers may have stopped
+			// (a terminal phase) before the object goes.
+			stopping[p.Labels[labelComponent]]++
 			continue
 		}
-		if p.DeletionTimestamp != nil {
-			stopping[p.Labels[labelComponent]]++ // on its way out: its replacement is what counts
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
 		byComponent[p.Labels[labelComponent]] = append(byComponent[p.Labels[labelComponent]], p)

@@ -4,10 +4,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +30,7 @@ import (
 
 	"github.com/taowa/taowa/hack/metacluster"
 	"github.com/taowa/taowa/hooks/pki"
+	"github.com/taowa/taowa/release/tenants"
 	"github.com/taowa/taowa/versions"
 )
 
@@ -63,6 +66,9 @@ func TestTenantLifecycle(t *testing.T) {
 	client := tenantClient(ctx, t, tn)
 	requireServes(ctx, t, tn, "1.36.3")
 	writeObjects(ctx, t, client)
+	// The admin kubeconfig as its owner keeps it: it must work with the tenant restored at the end.
+	oldAdmin, err := tenantRESTConfig(ctx, tn)
+	require.NoError(t, err)
 
 	t.Run("ready hook bootstrapped node joining", func(t *testing.T) {
 		assertBootstrapTokenWorks(ctx, t, tn, client)
@@ -193,6 +199,9 @@ func TestTenantLifecycle(t *testing.T) {
 		kubectl(t, "-n", ns, "create", "job", "--from=cronjob/"+rel+"-etcd-snapshot", "snapshot-unreachable")
 		kubectl(t, "-n", ns, "wait", "--for=condition=failed", "--timeout=3m", "job/snapshot-unreachable")
 		assert.Contains(t, kubectl(t, "-n", ns, "logs", "job/snapshot-unreachable"), "object store http://"+store.Endpoint+" unreachable")
+		// Helm users see it where they look at a tenant's health; the tenant itself still serves.
+		health := taowaCLI{namespace: ns}.must(ctx, t, "status", rel, "--health")
+		assert.Regexp(t, `SNAPSHOTS: FAILED: Job snapshot-unreachable failed at \S+ \(BackoffLimitExceeded\): .*object store http://`+regexp.QuoteMeta(store.Endpoint)+` unreachable`, health)
 		kubectl(t, "-n", metacluster.ObjectStoreNamespace, "scale", "deployment", metacluster.ObjectStoreName, "--replicas=1")
 		kubectl(t, "-n", metacluster.ObjectStoreNamespace, "rollout", "status", "deployment", metacluster.ObjectStoreName, "--timeout=60s")
 		assert.Equal(t, snapshots, listSnapshots(ctx, t, tn), "no snapshot taken while the store was away")
@@ -260,6 +269,70 @@ func TestTenantLifecycle(t *testing.T) {
 		assert.Regexp(t, `^final-\d{8}T\d{6}Z-rev\d+\.db$`, final[0])
 		assertStoredAsOnTheVolume(t)
 		assertOnlyDataLeft(ctx, t, tn)
+	})
+
+	// The tenant lost with its namespace (release, volumes, PKI); the object store still has its
+	// snapshots. A damaged one is refused before anything is installed; an older good one
+	// brings the tenant back, with its objects, under the same name.
+	t.Run("a deleted tenant restored from the object store", func(t *testing.T) {
+		snapshots := storedSnapshots(ctx, t, stored, tn)
+		require.NoError(t, env.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}))
+		waitUntil(ctx, t, "namespace "+ns+" gone", func(ctx context.Context) (bool, error) {
+			_, err := env.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+		_, err := env.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		writeStoreSecrets(ctx, t, ns, store, key)
+		cli := taowaCLI{namespace: ns}
+		// The CLI runs on the host, which resolves no cluster DNS name: the store by its
+		// ClusterIP, which the restored tenant's Pods reach as well.
+		fromHost := store
+		fromHost.Endpoint = store.HostEndpoint
+
+		var listed []tenants.StoredSnapshot
+		require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, append([]string{"snapshots", rel, "--verify", "-o", "json"}, objectStoreValues(fromHost, "e2e-lifecycle")...)...)), &listed))
+		require.Len(t, listed, len(snapshots), "taowa snapshots of the deleted tenant")
+		for _, l := range listed {
+			assert.Equal(t, "ok", l.Verified, l.Name)
+		}
+		newest := listed[len(listed)-1]
+		require.True(t, strings.HasPrefix(newest.Name, "final-"), "the newest is the final snapshot: %s", newest.Name)
+
+		corruptStored(ctx, t, store, newest.Key)
+		restore := append([]string{"restore", rel, "--from", ns + "/" + rel, "--version", "1.36.3"}, objectStoreValues(fromHost, "e2e-lifecycle")...)
+		out, err := cli.run(ctx, restore...)
+		require.Error(t, err, "a restore from a damaged snapshot: %s", out)
+		assert.Contains(t, err.Error(), "object s3://"+store.Bucket+"/"+newest.Key+": SHA-256 mismatch: the object is corrupt")
+		releases, err := env.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+		require.NoError(t, err)
+		assert.Empty(t, releases.Items, "a refused restore installs nothing")
+
+		var older string
+		for _, l := range listed {
+			if strings.HasPrefix(l.Name, "scheduled-") {
+				older = l.Name
+			}
+		}
+		require.NotEmpty(t, older, "a scheduled snapshot in %+v", listed)
+		cli.must(ctx, t, append(restore, "--snapshot", older)...)
+		requireServes(ctx, t, tn, "1.36.3")
+		assertObjects(ctx, t, tn)
+		// The PKI came back with the data: the old admin credentials, and the old CA verifying
+		// the new apiserver (at its new address, which its serving certificate names).
+		restored, err := tenantRESTConfig(ctx, tn)
+		require.NoError(t, err)
+		withOld := rest.CopyConfig(oldAdmin)
+		withOld.Host = restored.Host
+		oldClient, err := kubernetes.NewForConfig(withOld)
+		require.NoError(t, err)
+		_, err = oldClient.CoreV1().ConfigMaps("lifecycle").Get(ctx, "keep", metav1.GetOptions{})
+		require.NoError(t, err, "the old admin kubeconfig against the restored tenant")
+		secrets, err := oldClient.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
+		require.NoError(t, err, "Secrets encrypted at rest before the loss are readable")
+		assert.NotEmpty(t, secrets.Items, "the bootstrap tokens' Secrets")
+		assert.Contains(t, kubectl(t, "-n", ns, "logs", rel+"-etcd-0", "-c", "etcd-restore"), "restored from "+older)
+		helm3.run(ctx, t, "uninstall", rel, "-n", ns, "--wait", "--no-hooks")
 	})
 }
 

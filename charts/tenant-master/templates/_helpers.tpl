@@ -308,6 +308,22 @@ Arguments: root, component.
 - --ca-rotation-phase={{ .phase }}
 {{- end }}
 {{- end }}
+{{- with .Values.etcd.snapshots.objectStore }}
+{{- if .endpoint }}
+# The roots (CAs, service-account key, encryption configuration) to the object store, encrypted,
+# once per content: what `taowa restore` needs to bring the tenant back with its identity.
+- --s3-endpoint={{ .endpoint }}
+- --s3-bucket={{ .bucket }}
+- --s3-prefix={{ .prefix }}
+- --s3-region={{ .region }}
+- --s3-insecure={{ .insecure }}
+- --s3-tenant={{ $.Release.Namespace }}/{{ $.Release.Name }}
+- --s3-credentials-secret={{ .credentialsSecret }}
+{{- with .encryptionKeySecret }}
+- --s3-encryption-key-secret={{ . }}
+{{- end }}
+{{- end }}
+{{- end }}
 - --restart
 {{- end -}}
 
@@ -316,6 +332,15 @@ ClusterIP), annotate its apiserver Pods and restart the components that must rel
 certificate. */}}
 {{- define "tenant-master.pkiRenewRules" -}}
 {{- $full := include "tenant-master.fullname" . -}}
+{{- with .Values.etcd.snapshots.objectStore }}
+{{- if .endpoint }}
+# The PKI's roots go to the object store, encrypted (taowa-hook pki --s3-*): its Secrets.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+  resourceNames: [{{ .credentialsSecret }}{{ with .encryptionKeySecret }}, {{ . }}{{ end }}]
+{{- end }}
+{{- end }}
 - apiGroups: [""]
   resources: [secrets]
   verbs: [update]

@@ -179,11 +179,18 @@ func runPKI(ctx context.Context, args []string) error {
 		"advertises (its default/kubernetes endpoints: with an ENI, where nodes join) in its serving certificate; nothing before the first install")
 	fs.BoolVar(&cfg.EncryptionAtRest, "encryption-at-rest", false, "write the apiserver's EncryptionConfiguration (a fresh AES key) when it is missing")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the meta cluster (default: in-cluster)")
+	var objects storeFlags
+	objects.register(fs)
+	objects.registerSecrets(fs)
 	_ = fs.Parse(args)
 	if external != "" {
 		cfg.ExternalAddresses = strings.Split(external, ",")
 	}
 	client, err := metaClient(*kubeconfig)
+	if err != nil {
+		return err
+	}
+	store, err := objects.storeFromAPI(ctx, client, cfg.Namespace)
 	if err != nil {
 		return err
 	}
@@ -194,8 +201,16 @@ func runPKI(ctx context.Context, args []string) error {
 			fmt.Fprintf(os.Stderr, "warning: %v; the serving certificate keeps the addresses it names\n", err)
 		}
 	}
-	if _, err := pki.Ensure(ctx, client, cfg, os.Stdout); err != nil || !*restart {
+	if _, err := pki.Ensure(ctx, client, cfg, os.Stdout); err != nil {
 		return err
+	}
+	if store != nil {
+		if err := objects.backupPKI(ctx, store, client, cfg); err != nil {
+			return err
+		}
+	}
+	if !*restart {
+		return nil
 	}
 	rolled := map[string]bool{}
 	if cfg.CARotation.ID != "" {

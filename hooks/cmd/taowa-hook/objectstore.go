@@ -11,8 +11,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/taowa/taowa/hooks/etcdsnapshot"
 	"github.com/taowa/taowa/hooks/etcdsnapshot/objectstore"
+	"github.com/taowa/taowa/hooks/pki"
 )
 
 // Keys of the Secret the chart mounts at --s3-credentials-dir (etcd.snapshots.objectStore).
@@ -29,6 +34,8 @@ type storeFlags struct {
 	credentialsDir string
 	encryptionKey  string
 	retain         int
+	// Read through the API instead of files, by a hook that has a client of the meta cluster.
+	credentialsSecret, encryptionKeySecret string
 }
 
 func (s *storeFlags) register(fs *flag.FlagSet) {
@@ -43,26 +50,72 @@ func (s *storeFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.retain, "s3-retain", 5, "snapshots of the series to keep in the store; 0 keeps all")
 }
 
-// store opens the object store, or returns nil when none is configured. What is wrong here is
-// wrong in the release's values or Secrets: a ConfigError.
-func (s *storeFlags) store() (*objectstore.Store, error) {
-	store, err := s.open()
-	if err != nil {
-		return nil, &objectstore.ConfigError{Err: err}
-	}
-	return store, nil
+// registerSecrets adds the flags that name the Secrets of the credentials and the key instead
+// of directories: for a hook that reads them through the API.
+func (s *storeFlags) registerSecrets(fs *flag.FlagSet) {
+	fs.StringVar(&s.credentialsSecret, "s3-credentials-secret", "", "Secret (in --namespace) with keys access-key, secret-key and, for a private CA, ca.crt")
+	fs.StringVar(&s.encryptionKeySecret, "s3-encryption-key-secret", "", "Secret (in --namespace) whose key \"key\" holds 64 hex digits")
 }
 
-func (s *storeFlags) open() (*objectstore.Store, error) {
+// store opens the object store with the credentials and key the chart mounts, or returns nil
+// when none is configured.
+func (s *storeFlags) store() (*objectstore.Store, error) {
+	if s.cfg.Endpoint != "" && s.credentialsDir == "" {
+		return nil, &objectstore.ConfigError{Err: errors.New("--s3-credentials-dir is required with --s3-endpoint")}
+	}
+	return s.open(func(secret, key string) ([]byte, error) {
+		dir := s.credentialsDir
+		if secret == secretOfKey {
+			dir = filepath.Dir(s.encryptionKey)
+			key = filepath.Base(s.encryptionKey)
+		}
+		return os.ReadFile(filepath.Join(dir, key))
+	}, s.encryptionKey != "")
+}
+
+// storeFromAPI opens the object store with the credentials and key of the Secrets
+// registerSecrets named, read through the API (nothing of them written to disk).
+func (s *storeFlags) storeFromAPI(ctx context.Context, meta kubernetes.Interface, namespace string) (*objectstore.Store, error) {
+	if s.cfg.Endpoint != "" && s.credentialsSecret == "" {
+		return nil, &objectstore.ConfigError{Err: errors.New("--s3-credentials-secret is required with --s3-endpoint")}
+	}
+	secrets := map[string]*corev1.Secret{}
+	return s.open(func(secret, key string) ([]byte, error) {
+		name := s.credentialsSecret
+		if secret == secretOfKey {
+			name, key = s.encryptionKeySecret, "key"
+		}
+		if secrets[name] == nil {
+			got, err := meta.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("Secret %s/%s: %w", namespace, name, err)
+			}
+			secrets[name] = got
+		}
+		v, ok := secrets[name].Data[key]
+		if !ok {
+			return nil, fmt.Errorf("Secret %s/%s has no key %s: %w", namespace, name, key, os.ErrNotExist)
+		}
+		return v, nil
+	}, s.encryptionKeySecret != "")
+}
+
+// The Secrets a credential comes from: the store's credentials, or the encryption key.
+const (
+	secretOfCredentials = "credentials"
+	secretOfKey         = "key"
+)
+
+// open opens the store with what read gives: read(secretOfCredentials, access-key), ... What is
+// wrong here is wrong in the release's values or Secrets: a ConfigError.
+func (s *storeFlags) open(read func(secret, key string) ([]byte, error), encrypted bool) (*objectstore.Store, error) {
 	if s.cfg.Endpoint == "" {
 		return nil, nil
 	}
-	if s.credentialsDir == "" {
-		return nil, errors.New("--s3-credentials-dir is required with --s3-endpoint")
-	}
+	refused := func(err error) (*objectstore.Store, error) { return nil, &objectstore.ConfigError{Err: err} }
 	cfg := s.cfg
-	read := func(name string) (string, error) {
-		b, err := os.ReadFile(filepath.Join(s.credentialsDir, name))
+	credential := func(key string) (string, error) {
+		b, err := read(secretOfCredentials, key)
 		if err != nil {
 			return "", fmt.Errorf("object store credentials: %w (the Secret etcd.snapshots.objectStore.credentialsSecret names must exist and hold keys %s and %s)",
 				err, credentialAccessKey, credentialSecretKey)
@@ -70,33 +123,39 @@ func (s *storeFlags) open() (*objectstore.Store, error) {
 		return strings.TrimSpace(string(b)), nil
 	}
 	var err error
-	if cfg.AccessKey, err = read(credentialAccessKey); err != nil {
-		return nil, err
+	if cfg.AccessKey, err = credential(credentialAccessKey); err != nil {
+		return refused(err)
 	}
-	if cfg.SecretKey, err = read(credentialSecretKey); err != nil {
-		return nil, err
+	if cfg.SecretKey, err = credential(credentialSecretKey); err != nil {
+		return refused(err)
 	}
-	if ca := filepath.Join(s.credentialsDir, credentialCA); fileExists(ca) {
-		cfg.CAFile = ca
+	if ca, err := read(secretOfCredentials, credentialCA); err == nil {
+		cfg.CA = ca
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return refused(err)
 	}
-	if s.encryptionKey != "" {
-		if cfg.EncryptionKey, err = readEncryptionKey(s.encryptionKey); err != nil {
-			return nil, err
+	if encrypted {
+		b, err := read(secretOfKey, "")
+		if err != nil {
+			return refused(fmt.Errorf("snapshot encryption key: %w", err))
+		}
+		if cfg.EncryptionKey, err = parseEncryptionKey(b); err != nil {
+			return refused(err)
 		}
 	}
-	return objectstore.New(cfg)
+	store, err := objectstore.New(cfg)
+	if err != nil {
+		return refused(err)
+	}
+	return store, nil
 }
 
-// readEncryptionKey reads an AES-256 key written as 64 hex digits (`openssl rand -hex 32`).
-func readEncryptionKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot encryption key: %w", err)
-	}
+// parseEncryptionKey reads an AES-256 key written as 64 hex digits (`openssl rand -hex 32`).
+func parseEncryptionKey(b []byte) ([]byte, error) {
 	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(key) != objectstore.EncryptionKeySize {
-		return nil, fmt.Errorf("snapshot encryption key %s: want %d hex digits (openssl rand -hex %d), the file holds %d bytes that are not",
-			path, 2*objectstore.EncryptionKeySize, objectstore.EncryptionKeySize, len(b))
+		return nil, fmt.Errorf("snapshot encryption key: want %d hex digits (openssl rand -hex %d), not %d bytes that are not",
+			2*objectstore.EncryptionKeySize, objectstore.EncryptionKeySize, len(b))
 	}
 	return key, nil
 }
@@ -116,7 +175,33 @@ func (s *storeFlags) upload(ctx context.Context, store *objectstore.Store, snap 
 	return err
 }
 
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+// backupPKI stores the release's PKI roots in the object store, encrypted, unless it holds the
+// same already. Without an encryption key it stores nothing and says so: private keys leave the
+// meta cluster only encrypted.
+func (s *storeFlags) backupPKI(ctx context.Context, store *objectstore.Store, meta kubernetes.Interface, cfg pki.Config) error {
+	roots, err := pki.ExportRoots(ctx, meta, cfg)
+	if err != nil {
+		return err
+	}
+	digest, err := roots.Digest()
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(roots)
+	if err != nil {
+		return err
+	}
+	stored, err := store.PutPKI(ctx, s.tenant, digest, data)
+	switch {
+	case errors.Is(err, objectstore.ErrNoKey):
+		fmt.Printf("warning: the PKI is not backed up to the object store: %v; a restore from its snapshots gets a new PKI, and cannot read Secrets encrypted at rest\n", err)
+		return nil
+	case err != nil:
+		return err
+	case stored:
+		fmt.Printf("PKI roots stored in the object store, encrypted (%s)\n", digest[:12])
+	default:
+		fmt.Printf("PKI roots already in the object store (%s)\n", digest[:12])
+	}
+	return nil
 }

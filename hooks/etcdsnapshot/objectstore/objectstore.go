@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -43,8 +42,8 @@ type Config struct {
 	AccessKey, SecretKey string
 	// Insecure selects plain HTTP.
 	Insecure bool
-	// CAFile is a PEM file of a CA trusted besides the system's, for a store with its own CA.
-	CAFile string
+	// CA is a PEM certificate of a CA trusted besides the system's, for a store with its own CA.
+	CA []byte
 	// EncryptionKey, when set, encrypts snapshots before they leave the host; it must be
 	// EncryptionKeySize bytes. Nil stores them as they are.
 	EncryptionKey []byte
@@ -115,11 +114,11 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.CAFile != "" {
+	if len(cfg.CA) > 0 {
 		if !secure {
-			return nil, fmt.Errorf("CA file %s given for %s, which is plain HTTP", cfg.CAFile, cfg.Endpoint)
+			return nil, fmt.Errorf("a CA given for %s, which is plain HTTP", cfg.Endpoint)
 		}
-		if transport.TLSClientConfig.RootCAs, err = trustedCAs(cfg.CAFile); err != nil {
+		if transport.TLSClientConfig.RootCAs, err = trustedCAs(cfg.CA); err != nil {
 			return nil, err
 		}
 	}
@@ -177,17 +176,13 @@ func parseEndpoint(endpoint string, insecure bool) (host string, secure bool, er
 }
 
 // trustedCAs is the system's roots plus the CA in file.
-func trustedCAs(file string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("object store CA: %w", err)
-	}
+func trustedCAs(pem []byte) (*x509.CertPool, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("object store CA %s: no PEM certificate in it", file)
+		return nil, errors.New("object store CA: no PEM certificate in it")
 	}
 	return pool, nil
 }

@@ -42,18 +42,17 @@ func TestNewValidatesConfig(t *testing.T) {
 		edit func(*Config)
 		want string
 	}{
-		"short key":           {withKey(make([]byte, 16)), "encryption key: 16 bytes, must be 32"},
-		"empty key":           {withKey([]byte{}), "encryption key: 0 bytes, must be 32"},
-		"leading slash":       {func(c *Config) { c.Prefix = "/etcd" }, `key prefix "/etcd"`},
-		"empty segment":       {func(c *Config) { c.Prefix = "etcd//tenants" }, `key prefix "etcd//tenants"`},
-		"relative segment":    {func(c *Config) { c.Prefix = "etcd/../other" }, `key prefix "etcd/../other"`},
-		"bucket name":         {func(c *Config) { c.Bucket = "s3/snapshots" }, `bucket "s3/snapshots"`},
-		"scheme":              {func(c *Config) { c.Endpoint = "ftp://s3:21" }, "scheme must be http or https"},
-		"path":                {func(c *Config) { c.Endpoint = "https://s3:9000/bucket" }, "without a path"},
-		"https but insecure":  {func(c *Config) { c.Endpoint, c.Insecure = "https://s3:9000", true }, "is HTTPS, but plain HTTP"},
-		"CA for plain HTTP":   {func(c *Config) { c.Endpoint, c.CAFile = "http://s3:9000", "ca.crt" }, "plain HTTP"},
-		"CA file missing":     {func(c *Config) { c.CAFile = filepath.Join(t.TempDir(), "ca.crt") }, "ca.crt: no such file"},
-		"CA file without PEM": {func(c *Config) { c.CAFile = writeFile(t, "ca.crt", []byte("not PEM")) }, "no PEM certificate"},
+		"short key":          {withKey(make([]byte, 16)), "encryption key: 16 bytes, must be 32"},
+		"empty key":          {withKey([]byte{}), "encryption key: 0 bytes, must be 32"},
+		"leading slash":      {func(c *Config) { c.Prefix = "/etcd" }, `key prefix "/etcd"`},
+		"empty segment":      {func(c *Config) { c.Prefix = "etcd//tenants" }, `key prefix "etcd//tenants"`},
+		"relative segment":   {func(c *Config) { c.Prefix = "etcd/../other" }, `key prefix "etcd/../other"`},
+		"bucket name":        {func(c *Config) { c.Bucket = "s3/snapshots" }, `bucket "s3/snapshots"`},
+		"scheme":             {func(c *Config) { c.Endpoint = "ftp://s3:21" }, "scheme must be http or https"},
+		"path":               {func(c *Config) { c.Endpoint = "https://s3:9000/bucket" }, "without a path"},
+		"https but insecure": {func(c *Config) { c.Endpoint, c.Insecure = "https://s3:9000", true }, "is HTTPS, but plain HTTP"},
+		"CA for plain HTTP":  {func(c *Config) { c.Endpoint, c.CA = "http://s3:9000", []byte("pem") }, "plain HTTP"},
+		"CA without PEM":     {func(c *Config) { c.CA = []byte("not PEM") }, "no PEM certificate"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := valid
@@ -353,8 +352,8 @@ func TestCheck(t *testing.T) {
 	err = fake.store(t, overTLS).Check(ctx)
 	assert.ErrorContains(t, err, "object store "+tlsServer.URL+" unreachable")
 	assert.ErrorContains(t, err, "certificate")
-	caFile := writeFile(t, "ca.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsServer.Certificate().Raw}))
-	assert.NoError(t, fake.store(t, func(c *Config) { overTLS(c); c.CAFile = caFile }).Check(ctx), "trusted by the CA file")
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsServer.Certificate().Raw})
+	assert.NoError(t, fake.store(t, func(c *Config) { overTLS(c); c.CA = caPEM }).Check(ctx), "trusted by the CA")
 }
 
 func names(objects []Object) []string {
@@ -375,11 +374,4 @@ func assertOnlyFiles(t *testing.T, dir string, want ...string) {
 		got = append(got, e.Name())
 	}
 	assert.Equal(t, want, got)
-}
-
-func writeFile(t *testing.T, name string, data []byte) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	require.NoError(t, os.WriteFile(path, data, 0o600))
-	return path
 }

@@ -1,0 +1,109 @@
+package objectstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/sio"
+)
+
+// ErrNoKey: the store has no encryption key, and what was asked must not leave unencrypted.
+var ErrNoKey = errors.New("no encryption key: private keys leave the cluster only encrypted (etcd.snapshots.objectStore.encryptionKeySecret)")
+
+// pkiDir holds a tenant's PKI roots, one object per content: <tenant>/pki/<digest>.
+const pkiDir = "pki/"
+
+// PutPKI stores a tenant's PKI roots (private keys: only with an encryption key) under their
+// digest, unless the store holds them already, and reads them back. It says whether it stored
+// them.
+func (s *Store) PutPKI(ctx context.Context, tenant, digest string, roots []byte) (bool, error) {
+	if s.key == nil {
+		return false, ErrNoKey
+	}
+	dir, err := s.tenantPrefix(tenant)
+	if err != nil {
+		return false, err
+	}
+	key := dir + pkiDir + digest
+	if _, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{}); err == nil {
+		return false, nil
+	} else if s3Code(err) != minio.NoSuchKey {
+		return false, fmt.Errorf("look for %s: %w", s.url(key), s.requestError(err))
+	}
+	var sealed bytes.Buffer
+	if _, err := sio.Encrypt(&sealed, bytes.NewReader(roots), s.dare(nil)); err != nil {
+		return false, fmt.Errorf("encrypt the PKI: %w", err)
+	}
+	want := newDigest()
+	want.Write(sealed.Bytes())
+	_, err = s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(sealed.Bytes()), int64(sealed.Len()),
+		minio.PutObjectOptions{UserMetadata: map[string]string{metaSHA256: want.sum(), metaEncrypted: "true"}, ContentType: "application/octet-stream"})
+	if err != nil {
+		return false, fmt.Errorf("upload the PKI to %s: %w", s.url(key), s.requestError(err))
+	}
+	read, _, err := s.readBack(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("read back %s: %w", s.url(key), err)
+	}
+	if !read.matches(want) {
+		return false, s.discard(ctx, key, fmt.Errorf("object %s: read back %d bytes with SHA-256 %s, uploaded %d bytes with SHA-256 %s",
+			s.url(key), read.size, read.sum(), want.size, want.sum()))
+	}
+	return true, nil
+}
+
+// PKIAt returns the tenant's PKI roots in force at time at: the newest stored at or before it.
+// Roots stored only later (the first backup of a tenant older than the feature) are refused:
+// they may not read what the snapshot holds.
+func (s *Store) PKIAt(ctx context.Context, tenant string, at time.Time) ([]byte, time.Time, error) {
+	dir, err := s.tenantPrefix(tenant)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if s.key == nil {
+		return nil, time.Time{}, ErrNoKey
+	}
+	var found []minio.ObjectInfo
+	for info := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: dir + pkiDir}) {
+		if info.Err != nil {
+			return nil, time.Time{}, fmt.Errorf("list %s: %w", s.url(dir+pkiDir), s.requestError(info.Err))
+		}
+		if !info.LastModified.After(at) {
+			found = append(found, info)
+		}
+	}
+	if len(found) == 0 {
+		return nil, time.Time{}, fmt.Errorf("no PKI of %s stored at or before %s in %s", tenant, at.UTC().Format(time.RFC3339), s.url(dir+pkiDir))
+	}
+	newest := slices.MaxFunc(found, func(a, b minio.ObjectInfo) int { return a.LastModified.Compare(b.LastModified) })
+	obj, err := s.client.GetObject(ctx, s.bucket, newest.Key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, time.Time{}, s.requestError(err)
+	}
+	defer obj.Close()
+	info, err := obj.Stat()
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("%s: %w", s.url(newest.Key), s.requestError(err))
+	}
+	sealed, err := io.ReadAll(obj)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("%s: %w", s.url(newest.Key), s.requestError(err))
+	}
+	read := newDigest()
+	read.Write(sealed)
+	if recorded := info.UserMetadata[metaSHA256]; !strings.EqualFold(recorded, read.sum()) {
+		return nil, time.Time{}, fmt.Errorf("object %s: SHA-256 mismatch: the object is corrupt (recorded %s, read %s)", s.url(newest.Key), recorded, read.sum())
+	}
+	var roots bytes.Buffer
+	if _, err := sio.Decrypt(&roots, bytes.NewReader(sealed), s.dare(nil)); err != nil {
+		return nil, time.Time{}, fmt.Errorf("object %s: cannot decrypt it with this key: %w", s.url(newest.Key), err)
+	}
+	return roots.Bytes(), newest.LastModified, nil
+}

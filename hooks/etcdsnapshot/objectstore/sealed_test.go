@@ -1,0 +1,67 @@
+package objectstore
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The PKI goes to the store only encrypted, once per content; a restore gets the roots in force
+// when its snapshot was taken, and refuses a changed object or another key.
+func TestPKIRoots(t *testing.T) {
+	fake := newFakeS3(t)
+	ctx := context.Background()
+	s := fake.store(t, withKey(keyA))
+
+	_, err := fake.store(t, noEdit).PutPKI(ctx, tenant, "d1", []byte("roots-1"))
+	assert.ErrorIs(t, err, ErrNoKey, "private keys never leave unencrypted")
+
+	stored, err := s.PutPKI(ctx, tenant, "d1", []byte("roots-1"))
+	require.NoError(t, err)
+	assert.True(t, stored)
+	assert.NotContains(t, string(fake.objectBytes(t, "tenants/blue/pki/d1")), "roots-1", "stored encrypted")
+	first := fake.clock.Now()
+	fake.clock.advance(time.Hour)
+	stored, err = s.PutPKI(ctx, tenant, "d1", []byte("roots-1"))
+	require.NoError(t, err)
+	assert.False(t, stored, "the same roots are stored once")
+	stored, err = s.PutPKI(ctx, tenant, "d2", []byte("roots-2"))
+	require.NoError(t, err)
+	assert.True(t, stored)
+	second := fake.clock.Now()
+
+	roots, at, err := s.PKIAt(ctx, tenant, first.Add(30*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, "roots-1", string(roots), "the roots in force then, not the newest")
+	assert.True(t, at.Equal(first), "stored at %s", at)
+	roots, _, err = s.PKIAt(ctx, tenant, second)
+	require.NoError(t, err)
+	assert.Equal(t, "roots-2", string(roots))
+	_, _, err = s.PKIAt(ctx, tenant, first.Add(-time.Minute))
+	assert.ErrorContains(t, err, "no PKI of tenants/blue stored at or before")
+	_, _, err = s.PKIAt(ctx, "tenants/other", second)
+	assert.ErrorContains(t, err, "no PKI of tenants/other")
+
+	_, _, err = fake.store(t, withKey(keyB)).PKIAt(ctx, tenant, second)
+	assert.ErrorContains(t, err, "object s3://snapshots/tenants/blue/pki/d2: cannot decrypt it with this key")
+
+	// One byte changed, what was recorded kept.
+	raw := fake.raw(t)
+	data := fake.objectBytes(t, "tenants/blue/pki/d2")
+	info, err := raw.StatObject(ctx, "snapshots", "tenants/blue/pki/d2", minio.StatObjectOptions{})
+	require.NoError(t, err)
+	data[len(data)/2] ^= 0xff
+	_, err = raw.PutObject(ctx, "snapshots", "tenants/blue/pki/d2", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{UserMetadata: info.UserMetadata})
+	require.NoError(t, err)
+	_, _, err = s.PKIAt(ctx, tenant, fake.clock.Now())
+	assert.ErrorContains(t, err, "object s3://snapshots/tenants/blue/pki/d2: SHA-256 mismatch: the object is corrupt")
+
+	listed, err := s.List(ctx, tenant, "")
+	require.NoError(t, err)
+	assert.Empty(t, listed, "the PKI is not a snapshot")
+}
