@@ -164,8 +164,12 @@ func (r *Reconciler) apply(ctx context.Context, c *v1alpha1.Cluster, status *v1a
 		return Result{}, r.retry(c, status, err)
 	}
 	end := r.operations.begin(c)
+	var restore *tenants.RestoreSource
+	if rs := c.Spec.Etcd.Restore; rs != nil {
+		restore = &tenants.RestoreSource{From: rs.From, Snapshot: rs.Snapshot, FreshPKI: rs.FreshPKI}
+	}
 	res, err := r.Tenants.Apply(ctx, c.Name, tenants.ApplyOptions{
-		Namespace: c.Namespace, KubernetesVersion: version, Values: values, Rollout: r.Rollout,
+		Namespace: c.Namespace, KubernetesVersion: version, Values: values, Rollout: r.Rollout, Restore: restore,
 		Starting: func(action tenants.ApplyAction, from, to versions.Version) {
 			reason, message := ReasonUpgrading, fmt.Sprintf("upgrading Kubernetes %s -> %s", from, to)
 			switch {

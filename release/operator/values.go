@@ -43,6 +43,10 @@ func ChartValues(spec v1alpha1.ClusterSpec) (map[string]any, error) {
 	v.set(etcd.Storage.StorageClassName, "etcd", "storage", "storageClassName")
 	v.set(etcd.Snapshots.Schedule, "etcd", "snapshots", "schedule")
 	v.set(etcd.Snapshots.Retain, "etcd", "snapshots", "retain")
+	if restore := etcd.Restore; restore != nil {
+		v.set(restore.Snapshot, "etcd", "restoreFrom")
+		v.set(restore.From, "etcd", "restoreFromTenant")
+	}
 	if store := etcd.Snapshots.ObjectStore; store != nil {
 		v.set(store.Endpoint, "etcd", "snapshots", "objectStore", "endpoint")
 		v.set(store.Bucket, "etcd", "snapshots", "objectStore", "bucket")

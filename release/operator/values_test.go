@@ -60,3 +60,12 @@ func TestChartValuesObjectStore(t *testing.T) {
 		"credentialsSecret": "s3", "encryptionKeySecret": "key", "retain": float64(10),
 	}}}, values["etcd"])
 }
+
+// The snapshot a Cluster was restored from stays in its values: later upgrades keep the restore
+// (done once, a no-op after) instead of dropping it.
+func TestChartValuesRestore(t *testing.T) {
+	values, err := ChartValues(v1alpha1.ClusterSpec{Etcd: v1alpha1.EtcdSpec{Restore: &v1alpha1.RestoreSpec{
+		From: "tenants/old", Snapshot: "final-20261202T080000Z-rev42.db", FreshPKI: true}}})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"restoreFrom": "final-20261202T080000Z-rev42.db", "restoreFromTenant": "tenants/old"}, values["etcd"])
+}

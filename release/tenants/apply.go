@@ -26,6 +26,15 @@ type ApplyOptions struct {
 	// Starting, when set, is called just before Apply changes the release (an install: from is
 	// zero), so that a caller can report a change that takes minutes before it is done.
 	Starting func(action ApplyAction, from, to versions.Version)
+	// Restore, when set, makes the install a restore (Manager.Restore) from another tenant's
+	// snapshot; Values name it too (etcd.restoreFrom), so that later upgrades keep it.
+	Restore *RestoreSource
+}
+
+// RestoreSource is the snapshot an install restores from.
+type RestoreSource struct {
+	From, Snapshot string
+	FreshPKI       bool
 }
 
 func (o ApplyOptions) starting(action ApplyAction, from, to versions.Version) {
@@ -80,9 +89,13 @@ func (m *Manager) Apply(ctx context.Context, name string, opts ApplyOptions) (Ap
 	last, err := cfg.Releases.Last(name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		opts.starting(ApplyInstalled, versions.Version{}, opts.KubernetesVersion)
-		info, err := m.Install(ctx, name, InstallOptions{
-			Namespace: opts.Namespace, KubernetesVersion: opts.KubernetesVersion, Values: opts.Values, Rollout: opts.Rollout,
-		})
+		install := InstallOptions{Namespace: opts.Namespace, KubernetesVersion: opts.KubernetesVersion, Values: opts.Values, Rollout: opts.Rollout}
+		var info ReleaseInfo
+		if r := opts.Restore; r != nil {
+			info, _, err = m.Restore(ctx, name, RestoreOptions{InstallOptions: install, From: r.From, Snapshot: r.Snapshot, FreshPKI: r.FreshPKI})
+		} else {
+			info, err = m.Install(ctx, name, install)
+		}
 		if err != nil {
 			return ApplyResult{}, err
 		}

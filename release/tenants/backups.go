@@ -190,7 +190,8 @@ type RestoreOptions struct {
 
 // Restore creates tenant master name, whose etcd starts from a snapshot of another tenant (a
 // deleted one, typically) in the object store. The snapshot is downloaded and verified first: a
-// missing or damaged one is refused before anything is installed.
+// missing or damaged one, or a missing PKI, is refused (a RefusedError) before anything is
+// installed.
 func (m *Manager) Restore(ctx context.Context, name string, opts RestoreOptions) (ReleaseInfo, objectstore.Object, error) {
 	fail := func(err error) (ReleaseInfo, objectstore.Object, error) {
 		return ReleaseInfo{}, objectstore.Object{}, fmt.Errorf("restore %s in namespace %s from %s: %w", name, opts.Namespace, opts.From, err)
@@ -207,7 +208,7 @@ func (m *Manager) Restore(ctx context.Context, name string, opts RestoreOptions)
 		return fail(err)
 	}
 	if len(objects) == 0 {
-		return fail(fmt.Errorf("the object store holds no snapshot of %s", opts.From))
+		return fail(&RefusedError{Err: fmt.Errorf("the object store holds no snapshot of %s", opts.From)})
 	}
 	chosen := objects[len(objects)-1] // the newest: List orders all series by upload time
 	if opts.Snapshot != "" {
@@ -217,18 +218,21 @@ func (m *Manager) Restore(ctx context.Context, name string, opts RestoreOptions)
 			for i, o := range objects {
 				names[i] = o.Name
 			}
-			return fail(fmt.Errorf("no snapshot %s; the object store holds: %s", opts.Snapshot, strings.Join(names, ", ")))
+			return fail(&RefusedError{Err: fmt.Errorf("no snapshot %s; the object store holds: %s", opts.Snapshot, strings.Join(names, ", "))})
 		}
 		chosen = objects[i]
 	}
 	if verified := verifyStored(ctx, store, opts.From, chosen.Name); verified != "ok" {
-		return fail(fmt.Errorf("%s (restore another with --snapshot; taowa snapshots --verify checks them all)", verified))
+		return fail(&RefusedError{Err: fmt.Errorf("%s (restore another with --snapshot; taowa snapshots --verify checks them all)", verified)})
 	}
 	var roots pki.Roots
 	if !opts.FreshPKI {
 		data, at, err := store.PKIAt(ctx, opts.From, chosen.Uploaded)
+		if errors.Is(err, objectstore.ErrNoPKI) {
+			return fail(&RefusedError{Err: fmt.Errorf("%w (--fresh-pki restores without it: a new identity, and Secrets encrypted at rest unreadable)", err)})
+		}
 		if err != nil {
-			return fail(fmt.Errorf("%w (--fresh-pki restores without it: a new identity, and Secrets encrypted at rest unreadable)", err))
+			return fail(err)
 		}
 		if err := json.Unmarshal(data, &roots); err != nil {
 			return fail(fmt.Errorf("the PKI stored at %s: %w", at.UTC().Format(time.RFC3339), err))

@@ -496,7 +496,9 @@ func TestRestoreTakesThePKIOfTheSnapshotsTime(t *testing.T) {
 	opts := restoreOptions(store, "")
 	opts.From = "ns-a/tenant-other"
 	_, _, err = m.Restore(ctx, "tenant-b", opts)
-	require.ErrorContains(t, err, "no PKI of ns-a/tenant-other stored at or before")
+	require.ErrorContains(t, err, "no PKI stored: none of ns-a/tenant-other at or before")
+	var refused *RefusedError
+	require.ErrorAs(t, err, &refused, "asking again is refused again")
 	require.ErrorContains(t, err, "--fresh-pki")
 	requireNothingInstalled(t, m)
 	opts.FreshPKI = true

@@ -315,7 +315,9 @@ func TestTenantLifecycle(t *testing.T) {
 			}
 		}
 		require.NotEmpty(t, older, "a scheduled snapshot in %+v", listed)
+		start := time.Now()
 		cli.must(ctx, t, append(restore, "--snapshot", older)...)
+		t.Logf("taowa restore returned after %.1fs (the snapshot downloaded and verified, the PKI's roots written, the tenant installed and Ready)", time.Since(start).Seconds())
 		requireServes(ctx, t, tn, "1.36.3")
 		assertObjects(ctx, t, tn)
 		// The PKI came back with the data: the old admin credentials, and the old CA verifying

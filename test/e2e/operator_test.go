@@ -69,7 +69,7 @@ spec:
 `), "apply", "-n", ns, "-f", "-")
 
 	// A second Cluster beside it, whose certificates live 100 hours and are never renewed, and
-	// whose snapshots go to an object store bucket that does not exist.
+	// whose snapshots and PKI go to the object store.
 	store, _ := objectStoreFor(ctx, t, ns)
 	kubectlStdin(t, []byte(fmt.Sprintf(`apiVersion: taowa.io/v1alpha1
 kind: Cluster
@@ -80,15 +80,15 @@ spec:
   certificates: {validity: 100h, renewBefore: 0s}
   etcd:
     snapshots:
-      objectStore: {endpoint: %q, bucket: no-such-bucket, insecure: true, credentialsSecret: %s}
+      objectStore: {endpoint: %q, bucket: %s, insecure: true, credentialsSecret: %s, encryptionKeySecret: %s}
   deletionPolicy: Delete
-`, store.Endpoint, objectStoreSecret)), "apply", "-n", ns, "-f", "-")
+`, store.Endpoint, store.Bucket, objectStoreSecret, snapshotKeySecret)), "apply", "-n", ns, "-f", "-")
 
 	c := waitCluster(ctx, t, clusters, "Ready at 1.35.4", func(c *v1alpha1.Cluster) bool {
 		return c.Status.KubernetesVersion == "1.35.4" && conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
 	})
 	assertSnapshotFailureReported(ctx, t, clusters, store, operatorNS, ns)
-	assertMetricsOfTwoClusters(ctx, t, clusters, operatorNS, ns)
+	tcCertsCA := assertMetricsOfTwoClusters(ctx, t, clusters, operatorNS, ns)
 	assert.Equal(t, fmt.Sprintf("https://tc-apiserver.%s.svc:6443", ns), c.Status.Endpoint)
 	assert.Equal(t, "tc-admin-kubeconfig", c.Status.KubeconfigSecret)
 	assert.Contains(t, c.Finalizers, v1alpha1.Finalizer)
@@ -209,6 +209,7 @@ spec:
 		_, err := clusters.Get(ctx, "tc-certs", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
+	assertClusterRestored(ctx, t, clusters, store, ns, tcCertsCA)
 	waitUntil(ctx, t, "the tenant's Pods are gone", func(ctx context.Context) (bool, error) {
 		pods, err := env.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=tc"})
 		return err == nil && len(pods.Items) == 0, err
@@ -224,7 +225,7 @@ spec:
 	for _, c := range claims.Items {
 		claimNames = append(claimNames, c.Name)
 	}
-	assert.ElementsMatch(t, []string{"tc-etcd-snapshots", "tc-certs-etcd-snapshots"}, claimNames, "volume claims left")
+	assert.ElementsMatch(t, []string{"tc-etcd-snapshots", "tc-certs-etcd-snapshots", "tc-restored-etcd-snapshots"}, claimNames, "volume claims left")
 	jobs, err := env.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, jobs.Items, "hook Jobs left")
@@ -340,48 +341,90 @@ func assertHealthFollowsACrash(ctx context.Context, t *testing.T, clusters dynam
 	cli.must(ctx, t, "status", "tc", "--health")
 }
 
-// assertSnapshotFailureReported: tc-certs' scheduled snapshot fails (its bucket does not exist):
-// the Cluster says so in SnapshotsHealthy with the hook's error, an Event and a metric. With the
-// bucket fixed in its spec, the next one succeeds, is in the store, and the condition clears.
+// assertSnapshotFailureReported: tc-certs' scheduled snapshot fails (the store refuses the
+// credentials its Secret holds now): the Cluster says so in SnapshotsHealthy with the hook's
+// error, an Event and a metric. With the Secret put right, the next one succeeds, is in the
+// store, and the condition clears.
 func assertSnapshotFailureReported(ctx context.Context, t *testing.T, clusters dynamic.ResourceInterface, store metacluster.ObjectStore, operatorNS, ns string) {
 	t.Helper()
 	waitClusterNamed(ctx, t, clusters, "tc-certs", "tc-certs Ready", func(c *v1alpha1.Cluster) bool {
 		return conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
 	})
+	setSecretKey := func(key string) {
+		patch := fmt.Sprintf(`{"stringData":{"secret-key":%q}}`, key)
+		_, err := env.client.CoreV1().Secrets(ns).Patch(ctx, objectStoreSecret, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+		require.NoError(t, err)
+	}
+	setSecretKey("not-" + store.SecretKey)
 	kubectl(t, "-n", ns, "create", "job", "--from=cronjob/tc-certs-etcd-snapshot", "e2e-snapshot-refused")
 	c := waitClusterNamed(ctx, t, clusters, "tc-certs", "the failed snapshot reported", func(c *v1alpha1.Cluster) bool {
 		return conditionIs(c, v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionFalse)
 	})
+	setSecretKey(store.SecretKey)
 	cond := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionSnapshotsHealthy)
 	assert.Equal(t, "SnapshotFailed", cond.Reason)
 	assert.Regexp(t, `Job e2e-snapshot-refused failed at \S+ \(PodFailurePolicy\)`, cond.Message, "failed at once: a refusal is not retried")
-	assert.Contains(t, cond.Message, "bucket no-such-bucket does not exist at http://"+store.Endpoint)
+	assert.Contains(t, cond.Message, "access denied to bucket "+store.Bucket+" at http://"+store.Endpoint+": check the access key and secret")
 	events := kubectl(t, "-n", ns, "get", "events", "--field-selector", "involvedObject.kind=Cluster,involvedObject.name=tc-certs",
 		"-o", "custom-columns=TYPE:.type,REASON:.reason")
 	assert.Regexp(t, `Warning\s+SnapshotsHealthySnapshotFailed`, events)
 	metrics := kubectl(t, "get", "--raw", fmt.Sprintf("/api/v1/namespaces/%s/services/taowa-operator-metrics:http/proxy/metrics", operatorNS))
 	assert.Contains(t, metrics, fmt.Sprintf(`taowa_cluster_snapshot_failed{cluster="tc-certs",namespace="%s"} 1`, ns))
 
-	_, err := clusters.Patch(ctx, "tc-certs", types.MergePatchType, []byte(`{"spec":{"etcd":{"snapshots":{"objectStore":{"bucket":"`+store.Bucket+`"}}}}}`), metav1.PatchOptions{})
-	require.NoError(t, err)
-	waitClusterNamed(ctx, t, clusters, "tc-certs", "tc-certs with the bucket fixed", func(c *v1alpha1.Cluster) bool {
-		return c.Status.ObservedGeneration == c.Generation && conditionIs(c, v1alpha1.ConditionProgressing, metav1.ConditionFalse)
-	})
 	kubectl(t, "-n", ns, "create", "job", "--from=cronjob/tc-certs-etcd-snapshot", "e2e-snapshot-stored")
 	c = waitClusterNamed(ctx, t, clusters, "tc-certs", "the stored snapshot reported", func(c *v1alpha1.Cluster) bool {
 		return conditionIs(c, v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionTrue) && c.Status.LastScheduledSnapshot != nil
 	})
 	assert.Equal(t, "Succeeded", meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionSnapshotsHealthy).Reason)
-	fromHost := storeClient(t, store, "", nil)
-	stored, err := fromHost.List(ctx, ns+"/tc-certs", "scheduled")
+	stored, err := storeClient(t, store, "", nil).List(ctx, ns+"/tc-certs", "scheduled")
 	require.NoError(t, err)
 	assert.Len(t, stored, 1, "the scheduled snapshot in the store")
+}
+
+// assertClusterRestored brings the deleted tc-certs back as a new Cluster, tc-restored, from its
+// final snapshot in the object store: Ready, its etcd restored from that snapshot, its CA
+// tc-certs' (caPEM, read before the deletion). Then it goes.
+func assertClusterRestored(ctx context.Context, t *testing.T, clusters dynamic.ResourceInterface, store metacluster.ObjectStore, ns string, caPEM []byte) {
+	t.Helper()
+	final, err := storeClient(t, store, "", nil).List(ctx, ns+"/tc-certs", "final")
+	require.NoError(t, err)
+	require.Len(t, final, 1, "tc-certs' final snapshot in the store")
+	kubectlStdin(t, []byte(fmt.Sprintf(`apiVersion: taowa.io/v1alpha1
+kind: Cluster
+metadata: {name: tc-restored}
+spec:
+  kubernetesVersion: "1.37.2"
+  profile: small
+  etcd:
+    restore: {from: %s/tc-certs, snapshot: %s}
+    snapshots:
+      objectStore: {endpoint: %q, bucket: %s, insecure: true, credentialsSecret: %s, encryptionKeySecret: %s}
+  deletionPolicy: Delete
+`, ns, final[0].Name, store.Endpoint, store.Bucket, objectStoreSecret, snapshotKeySecret)), "apply", "-n", ns, "-f", "-")
+	waitClusterNamed(ctx, t, clusters, "tc-restored", "tc-restored Ready", func(c *v1alpha1.Cluster) bool {
+		return conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	})
+	assert.Contains(t, kubectl(t, "-n", ns, "logs", "tc-restored-etcd-0", "-c", "etcd-restore"), "restored from "+final[0].Name)
+	ca, err := env.client.CoreV1().Secrets(ns).Get(ctx, "tc-restored-ca", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, string(caPEM), string(ca.Data["tls.crt"]), "tc-certs' CA, restored")
+	kubectl(t, "delete", "cluster", "tc-restored", "-n", ns, "--wait=false")
+	waitUntil(ctx, t, "the Cluster tc-restored is gone", func(ctx context.Context) (bool, error) {
+		_, err := clusters.Get(ctx, "tc-restored", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	// Its etcd volume, deleted by the Delete policy, goes once its Pod has.
+	waitUntil(ctx, t, "tc-restored's etcd volume is gone", func(ctx context.Context) (bool, error) {
+		claims, err := env.client.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{
+			LabelSelector: "app.kubernetes.io/instance=tc-restored,app.kubernetes.io/component=etcd"})
+		return err == nil && len(claims.Items) == 0, err
+	})
 }
 
 // assertMetricsOfTwoClusters: tc-certs' certificates expire within the operator's warning (its
 // condition and metric say so), and the operator's /metrics, parsed, has every per-Cluster series
 // for both Clusters. Then tc-certs goes.
-func assertMetricsOfTwoClusters(ctx context.Context, t *testing.T, clusters dynamic.ResourceInterface, operatorNS, ns string) {
+func assertMetricsOfTwoClusters(ctx context.Context, t *testing.T, clusters dynamic.ResourceInterface, operatorNS, ns string) (tcCertsCA []byte) {
 	t.Helper()
 	c := waitClusterNamed(ctx, t, clusters, "tc-certs", "tc-certs Ready, its certificates reported", func(c *v1alpha1.Cluster) bool {
 		return conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue) && conditionIs(c, v1alpha1.ConditionCertificatesValid, metav1.ConditionFalse)
@@ -442,7 +485,10 @@ func assertMetricsOfTwoClusters(ctx context.Context, t *testing.T, clusters dyna
 	expiry, _ = sample(families, "taowa_cluster_certificate_expiry_timestamp_seconds", map[string]string{"namespace": ns, "cluster": "tc"})
 	assert.Greater(t, expiry, float64(time.Now().Add(300*24*time.Hour).Unix()), "tc's earliest certificate expires in a year")
 
+	ca, err := env.client.CoreV1().Secrets(ns).Get(ctx, "tc-certs-ca", metav1.GetOptions{})
+	require.NoError(t, err)
 	kubectl(t, "delete", "cluster", "tc-certs", "-n", ns, "--wait=false")
+	return ca.Data["tls.crt"]
 }
 
 // sample is the value of the series of family name with the given labels (and maybe others).

@@ -6,6 +6,12 @@
 // Each object records the SHA-256 of its stored bytes, so a download refuses an object that
 // changed since its upload before it is used. With an encryption key, snapshots are encrypted
 // before they leave the host (DARE, AES-256-GCM): whoever runs the store cannot read them.
+// The tenant's PKI roots are kept beside them, only encrypted (PutPKI).
+//
+// The client is minio-go: S3 alone is what taowa needs, and it speaks S3 to every store that
+// does (AWS, GCS's interoperability API, Ceph, MinIO, VersityGW, SeaweedFS) with a handful of
+// dependencies and typed S3 error codes. gocloud.dev/blob would add GCS's and Azure's native APIs
+// at the price of their SDKs; sio, from the same authors, is the encryption.
 package objectstore
 
 import (

@@ -17,6 +17,9 @@ import (
 // ErrNoKey: the store has no encryption key, and what was asked must not leave unencrypted.
 var ErrNoKey = errors.New("no encryption key: private keys leave the cluster only encrypted (etcd.snapshots.objectStore.encryptionKeySecret)")
 
+// ErrNoPKI: the store holds no PKI of the tenant from the time asked.
+var ErrNoPKI = errors.New("no PKI stored")
+
 // pkiDir holds a tenant's PKI roots, one object per content: <tenant>/pki/<digest>.
 const pkiDir = "pki/"
 
@@ -80,7 +83,7 @@ func (s *Store) PKIAt(ctx context.Context, tenant string, at time.Time) ([]byte,
 		}
 	}
 	if len(found) == 0 {
-		return nil, time.Time{}, fmt.Errorf("no PKI of %s stored at or before %s in %s", tenant, at.UTC().Format(time.RFC3339), s.url(dir+pkiDir))
+		return nil, time.Time{}, fmt.Errorf("%w: none of %s at or before %s in %s", ErrNoPKI, tenant, at.UTC().Format(time.RFC3339), s.url(dir+pkiDir))
 	}
 	newest := slices.MaxFunc(found, func(a, b minio.ObjectInfo) int { return a.LastModified.Compare(b.LastModified) })
 	obj, err := s.client.GetObject(ctx, s.bucket, newest.Key, minio.GetObjectOptions{})

@@ -43,9 +43,10 @@ func TestPKIRoots(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "roots-2", string(roots))
 	_, _, err = s.PKIAt(ctx, tenant, first.Add(-time.Minute))
-	assert.ErrorContains(t, err, "no PKI of tenants/blue stored at or before")
+	assert.ErrorIs(t, err, ErrNoPKI)
+	assert.ErrorContains(t, err, "no PKI stored: none of tenants/blue at or before")
 	_, _, err = s.PKIAt(ctx, "tenants/other", second)
-	assert.ErrorContains(t, err, "no PKI of tenants/other")
+	assert.ErrorContains(t, err, "no PKI stored: none of tenants/other")
 
 	_, _, err = fake.store(t, withKey(keyB)).PKIAt(ctx, tenant, second)
 	assert.ErrorContains(t, err, "object s3://snapshots/tenants/blue/pki/d2: cannot decrypt it with this key")

@@ -110,6 +110,21 @@ type EtcdSpec struct {
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 	Storage   StorageSpec                  `json:"storage,omitempty"`
 	Snapshots SnapshotsSpec                `json:"snapshots,omitempty"`
+	// Restore starts the new tenant's etcd from another tenant's snapshot in the object store
+	// (spec.etcd.snapshots.objectStore), with that tenant's PKI roots as they were then: a
+	// deleted tenant brought back, or a copy. It acts at install; kept, it changes nothing.
+	Restore *RestoreSpec `json:"restore,omitempty"`
+}
+
+// RestoreSpec names a snapshot in the object store (taowa snapshots lists them).
+type RestoreSpec struct {
+	// From is the tenant NAMESPACE/NAME whose snapshot it is.
+	From string `json:"from"`
+	// Snapshot is its file name.
+	Snapshot string `json:"snapshot"`
+	// FreshPKI gives the tenant a PKI of its own instead of From's: From's clients do not work
+	// with it, and Secrets From encrypted at rest cannot be read.
+	FreshPKI bool `json:"freshPKI,omitempty"`
 }
 
 // StorageSpec is a volume claim's size and class.
