@@ -79,7 +79,7 @@ images: up
 e2e-versions: build helm
 	$(MAKE) images TENANT_VERSIONS="$$(go run ./versions/cmd/taowa-versions kubernetes | tr '\n' ' ')" \
 	  TENANT_ETCD_VERSIONS="$$(go run ./versions/cmd/taowa-versions etcd | tr '\n' ' ')"
-	go test -tags realbinaries -count=1 ./versions/... ./postrender/...
+	go test -tags realbinaries -count=1 ./versions/... ./postrender/... ./hooks/etcdsnapshot/
 	TAOWA_E2E_VERSIONS=all go test -tags e2e -count=1 -run 'TestTenantEveryVersion|TestTenantUpgradeChain' -timeout 200m -v ./test/e2e/...
 
 # The fleet upgrade of five tenants (taowa upgrade --all --canary 1 --max-parallel 2), with a
@@ -119,9 +119,9 @@ test-e2e: images helm
 	# Prometheus and the Prometheus Operator's CRDs, for the chart's ServiceMonitor scraped for real;
 	# the object store that etcd snapshots go to.
 	hack/build-tools.sh prometheus monitoring-crds versitygw
-	# The version table against the real binaries of every version in the cache (make test builds
+	# The version table, and etcd snapshots, against the real binaries of every version in the cache (make test builds
 	# 1.35, 1.36 and 1.37; make e2e-versions all supported minors).
-	go test -tags realbinaries -count=1 ./versions/... ./postrender/...
+	go test -tags realbinaries -count=1 ./versions/... ./postrender/... ./hooks/etcdsnapshot/
 	go test -tags e2e -count=1 -timeout 80m -v ./test/e2e/...
 
 test: lint lint-chart test-unit test-e2e

@@ -62,7 +62,13 @@ func TestSnapshotAndRestoreWithRealEtcd(t *testing.T) {
 	assert.Equal(t, []string{filepath.Base(snaps[1].Path), filepath.Base(last.Path)}, names)
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	assert.Len(t, entries, 2, "the killed run's leftovers are gone")
+	var left []string
+	for _, e := range entries {
+		if e.Name() != lockFile {
+			left = append(left, e.Name())
+		}
+	}
+	assert.Equal(t, names, left, "the killed run's leftovers are gone")
 
 	// A scheduled series has its own retention.
 	scheduled := cfg
@@ -85,6 +91,23 @@ func TestSnapshotAndRestoreWithRealEtcd(t *testing.T) {
 	require.NoError(t, os.WriteFile(corrupt, data[:len(data)-100], 0o600))
 	_, err = Verify(corrupt)
 	assert.ErrorContains(t, err, "truncated")
+
+	// Described with verification, a damaged file in the directory is reported, not fatal.
+	damaged := filepath.Join(dir, "scheduled-20261125T120000Z-rev1.db")
+	require.NoError(t, os.WriteFile(damaged, flipped, 0o600))
+	described, err := Describe(dir, true)
+	require.NoError(t, err)
+	require.Len(t, described, 4)
+	for _, f := range described {
+		if f.Name == filepath.Base(damaged) {
+			assert.Contains(t, f.Verified, "SHA-256 mismatch", f.Name)
+			continue
+		}
+		assert.Equal(t, "ok", f.Verified, f.Name)
+		assert.Positive(t, f.Revision, f.Name)
+	}
+	assert.Equal(t, filepath.Base(damaged), described[3].Name, "the newest file last")
+	require.NoError(t, os.Remove(damaged))
 
 	// Restore into a fresh member; the second run with the same snapshot changes nothing.
 	restoredData := filepath.Join(t.TempDir(), "data")

@@ -76,3 +76,26 @@ func TestSnapshotRunsTakeTurns(t *testing.T) {
 		t.Fatalf("the second run after the first: %v", err)
 	}
 }
+
+func TestDescribeListsSnapshotsOldestFirst(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for i, name := range []string{"scheduled-20261125T120000Z-rev9.db", "pre-upgrade-20261125T100000Z-rev3.db", ".incoming-x.db", "notes.txt"} {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(strings.Repeat("x", i+1)), 0o600))
+		require.NoError(t, os.Chtimes(path, start.Add(time.Duration(-i)*time.Hour), start.Add(time.Duration(-i)*time.Hour)))
+	}
+	files, err := Describe(dir, false)
+	require.NoError(t, err)
+	assert.Equal(t, []File{
+		{Name: "pre-upgrade-20261125T100000Z-rev3.db", Size: 2, Modified: start.Add(-time.Hour)},
+		{Name: "scheduled-20261125T120000Z-rev9.db", Size: 1, Modified: start},
+	}, files, "by modification time across series; unverified files and other files left out")
+
+	files, err = Describe(dir, true)
+	require.NoError(t, err)
+	assert.Contains(t, files[0].Verified, "is not a database with an appended SHA-256", "a damaged file is reported in the listing")
+
+	_, err = Describe(filepath.Join(dir, "missing"), false)
+	assert.ErrorContains(t, err, "list snapshots in "+filepath.Join(dir, "missing"))
+}

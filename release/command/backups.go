@@ -2,6 +2,8 @@ package command
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -19,14 +21,17 @@ func newSnapshots(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "snapshots NAME",
-		Short: "List a tenant master's etcd snapshots in its object store, with times, sizes and checksums",
-		Long: `List the snapshots of tenant master NAME in the object store of its values
-(etcd.snapshots.objectStore), oldest first: each with its upload time, the stored size and the
-SHA-256 recorded at upload, the etcd revision and whether it is encrypted. --verify downloads each
-and checks its bytes against the SHA-256, then decrypts it and checks it as an etcd snapshot.
+		Short: "List a tenant master's etcd snapshots on its snapshot volume and in its object store",
+		Long: `List the etcd snapshots of tenant master NAME, oldest first, and where each is: on its snapshot
+volume (which a Pod of the hooks' image mounts read-only to list it) and in the object store of its
+values (etcd.snapshots.objectStore), with the time it was taken, its sizes, its etcd revision and,
+for the store, the SHA-256 recorded at upload and whether it is encrypted. --verify checks every
+copy: on the volume, etcd's own SHA-256 and the database; in the store, the downloaded bytes against
+the recorded SHA-256, then the decrypted snapshot as on the volume.
 
-For a tenant that was deleted, name the store with --set or -f as at install; the Secrets those
-values name are read in the namespace.`,
+For a tenant that was uninstalled or deleted, name the store with --set or -f as at install; the
+Secrets those values name are read in the namespace. The volume outlives an uninstall, not the
+namespace.`,
 		Example: `  taowa snapshots tenant-a -n tenant-a --verify
   taowa snapshots old-tenant -n tenants -f store.yaml -o json`,
 		Args: exactlyOneName,
@@ -43,25 +48,26 @@ values name are read in the namespace.`,
 			if err != nil {
 				return err
 			}
-			snapshots, err := m.Snapshots(cmd.Context(), g.releaseNamespace(), args[0], opts)
+			list, err := m.Snapshots(cmd.Context(), g.releaseNamespace(), args[0], opts)
 			if err != nil {
 				return err
 			}
-			if snapshots == nil {
-				snapshots = []tenants.StoredSnapshot{}
-			}
-			return write(g.stdout, g.output, snapshots, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "NAME\tUPLOADED\tSIZE\tREVISION\tENCRYPTED\tSHA256\tVERIFIED\n")
-				for _, s := range snapshots {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%t\t%s\t%s\n", s.Name, timestamp(s.Uploaded), s.Size, s.Revision,
-						s.Encrypted, s.SHA256[:min(12, len(s.SHA256))], dash(s.Verified))
+			return write(g.stdout, g.output, list, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "NAME\tTAKEN\tVOLUME\tSTORE\tREVISION\tSHA256\tVERIFIED\n")
+				for _, s := range list.Snapshots {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, timestamp(s.Taken()), volumeCopy(s), storeCopy(s),
+						dash(snapshotRevision(s)), dash(storedSHA256(s)), dash(snapshotVerified(s)))
+				}
+				fmt.Fprintf(g.stderr, "listed: %s\n", strings.Join(list.Listed, ", "))
+				for _, why := range list.NotListed {
+					fmt.Fprintf(g.stderr, "not listed: %s\n", why)
 				}
 			})
 		},
 	}
 	cmd.Flags().StringArrayVar(&valueOpts.Values, "set", nil, "a chart value naming the store, key=value (repeatable; as helm --set)")
 	cmd.Flags().StringArrayVarP(&valueOpts.ValueFiles, "values", "f", nil, "a YAML file of chart values naming the store (repeatable)")
-	cmd.Flags().BoolVar(&verify, "verify", false, "download each snapshot and check it")
+	cmd.Flags().BoolVar(&verify, "verify", false, "check every copy: on the volume, etcd's SHA-256 and the database; in the store, the downloaded bytes too")
 	return cmd
 }
 
@@ -124,4 +130,59 @@ own instead.`,
 	rolloutFlags(cmd, &opts.Rollout, "uninstall the release again if the install fails")
 	_ = cmd.MarkFlagRequired("from")
 	return cmd
+}
+
+// The columns of taowa snapshots: a copy's size ("-" where there is none), the revision either
+// copy knows, and the outcome of --verify for each copy.
+
+func volumeCopy(s tenants.Snapshot) string {
+	if s.Volume == nil {
+		return "-"
+	}
+	return strconv.FormatInt(s.Volume.Size, 10)
+}
+
+func storeCopy(s tenants.Snapshot) string {
+	switch {
+	case s.Store == nil:
+		return "-"
+	case s.Store.Encrypted:
+		return strconv.FormatInt(s.Store.Size, 10) + " (encrypted)"
+	}
+	return strconv.FormatInt(s.Store.Size, 10)
+}
+
+func snapshotRevision(s tenants.Snapshot) string {
+	switch {
+	case s.Store != nil:
+		return strconv.FormatInt(s.Store.Revision, 10)
+	case s.Volume.Revision != 0:
+		return strconv.FormatInt(s.Volume.Revision, 10)
+	}
+	return ""
+}
+
+func storedSHA256(s tenants.Snapshot) string {
+	if s.Store == nil {
+		return ""
+	}
+	return s.Store.SHA256[:min(12, len(s.Store.SHA256))]
+}
+
+// snapshotVerified is "ok" when every copy checked is, else what is wrong with which.
+func snapshotVerified(s tenants.Snapshot) string {
+	var outcomes []string
+	ok := true
+	if s.Volume != nil && s.Volume.Verified != "" {
+		outcomes = append(outcomes, "volume: "+s.Volume.Verified)
+		ok = s.Volume.Verified == "ok"
+	}
+	if s.Store != nil && s.Store.Verified != "" {
+		outcomes = append(outcomes, "store: "+s.Store.Verified)
+		ok = ok && s.Store.Verified == "ok"
+	}
+	if ok && len(outcomes) > 0 {
+		return "ok"
+	}
+	return strings.Join(outcomes, "; ")
 }

@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -8,15 +9,18 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/storage/driver"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/taowa/taowa/hooks/etcdsnapshot"
 	"github.com/taowa/taowa/hooks/etcdsnapshot/objectstore"
 	"github.com/taowa/taowa/hooks/pki"
 )
@@ -32,6 +36,9 @@ const (
 	valueRestoreFrom       = "restoreFrom"
 	valueRestoreFromTenant = "restoreFromTenant"
 )
+
+// errNoObjectStore: the values name no object store.
+var errNoObjectStore = errors.New("no object store in the values: etcd.snapshots.objectStore.endpoint is empty")
 
 // storeValues are etcd.snapshots.objectStore of a release's values, coalesced with the chart's.
 type storeValues struct {
@@ -54,7 +61,7 @@ func objectStoreValues(ch *chart.Chart, values map[string]any) (storeValues, err
 	v := storeValues{Endpoint: text("endpoint"), Bucket: text("bucket"), Prefix: text("prefix"), Region: text("region"),
 		Insecure: insecure, CredentialsSecret: text("credentialsSecret"), EncryptionKeySecret: text("encryptionKeySecret")}
 	if v.Endpoint == "" {
-		return storeValues{}, errors.New("no object store: etcd.snapshots.objectStore.endpoint is empty")
+		return storeValues{}, errNoObjectStore
 	}
 	return v, nil
 }
@@ -105,9 +112,37 @@ type SnapshotsOptions struct {
 	// Values, when set, name the store (etcd.snapshots.objectStore) instead of the release's
 	// own values, e.g. for a tenant that was deleted; its Secrets are read in Namespace.
 	Values map[string]any
-	// Verify downloads each snapshot and checks it: its bytes against the SHA-256 recorded at
-	// upload, then as an etcd snapshot.
+	// Verify checks each snapshot: on the volume, its SHA-256 and database; in the store, its
+	// bytes downloaded against the SHA-256 recorded at upload, then as an etcd snapshot.
 	Verify bool
+}
+
+// SnapshotList is what exists where: a tenant's snapshots on its snapshot volume and in its
+// object store, oldest first, each once with its copies.
+type SnapshotList struct {
+	Snapshots []Snapshot `json:"snapshots"`
+	// Listed names the places listed: the volume's PersistentVolumeClaim, the store's URL.
+	Listed []string `json:"listed"`
+	// NotListed says why a place was not: no volume, no object store in the values.
+	NotListed []string `json:"notListed,omitempty"`
+}
+
+// Snapshot is one snapshot and its copies: on the volume, in the store, or both.
+type Snapshot struct {
+	Name   string             `json:"name"`
+	Volume *etcdsnapshot.File `json:"volume,omitempty"`
+	Store  *StoredSnapshot    `json:"store,omitempty"`
+}
+
+// Taken is when the snapshot's first copy was written.
+func (s Snapshot) Taken() time.Time {
+	switch {
+	case s.Volume == nil:
+		return s.Store.Uploaded
+	case s.Store == nil || s.Volume.Modified.Before(s.Store.Uploaded):
+		return s.Volume.Modified
+	}
+	return s.Store.Uploaded
 }
 
 // StoredSnapshot is a snapshot in the object store and, when verified, the outcome.
@@ -117,27 +152,98 @@ type StoredSnapshot struct {
 	Verified string `json:"verified,omitempty"`
 }
 
-// Snapshots lists the snapshots of tenant namespace/name in the object store, oldest first.
-func (m *Manager) Snapshots(ctx context.Context, namespace, name string, opts SnapshotsOptions) ([]StoredSnapshot, error) {
-	fail := func(err error) ([]StoredSnapshot, error) {
-		return nil, fmt.Errorf("snapshots of %s in namespace %s: %w", name, namespace, err)
+// Snapshots lists the snapshots of tenant namespace/name on its snapshot volume (which outlives
+// the release) and in the object store its values, or opts.Values, name.
+func (m *Manager) Snapshots(ctx context.Context, namespace, name string, opts SnapshotsOptions) (SnapshotList, error) {
+	fail := func(err error) (SnapshotList, error) {
+		return SnapshotList{}, fmt.Errorf("snapshots of %s in namespace %s: %w", name, namespace, err)
 	}
-	store, err := m.storeFor(ctx, namespace, name, opts.Values)
+	ch, err := m.loadChart()
 	if err != nil {
 		return fail(err)
 	}
-	objects, err := store.List(ctx, namespace+"/"+name, "")
+	client, err := m.cluster.Clientset()
 	if err != nil {
 		return fail(err)
 	}
-	snapshots := make([]StoredSnapshot, len(objects))
-	for i, o := range objects {
-		snapshots[i].Object = o
-		if opts.Verify {
-			snapshots[i].Verified = verifyStored(ctx, store, namespace+"/"+name, o.Name)
+	var list SnapshotList
+	values := opts.Values
+	if values == nil {
+		rel, err := m.latest(namespace, name)
+		switch {
+		case errors.Is(err, driver.ErrReleaseNotFound):
+			// Uninstalled: its volume is kept; its store is for the caller to name.
+			list.NotListed = append(list.NotListed, "object store: no release "+name+" whose values name one (name it with --set or -f etcd.snapshots.objectStore...)")
+		case err != nil:
+			return fail(err)
+		default:
+			values = rel.Config
 		}
 	}
-	return snapshots, nil
+	all, err := chartutil.CoalesceValues(ch, values)
+	if err != nil {
+		return fail(err)
+	}
+	byName := map[string]*Snapshot{}
+	entry := func(name string) *Snapshot {
+		if byName[name] == nil {
+			byName[name] = &Snapshot{Name: name}
+		}
+		return byName[name]
+	}
+
+	claim := objectName(name, "etcd-snapshots")
+	files, found, err := volumeSnapshots(ctx, client, namespace, name, all, ch.Metadata.Version, opts.Verify)
+	if err != nil {
+		return fail(err)
+	}
+	if found {
+		list.Listed = append(list.Listed, "volume "+namespace+"/"+claim)
+		for _, f := range files {
+			entry(f.Name).Volume = &f
+		}
+	} else {
+		list.NotListed = append(list.NotListed, "volume: no PersistentVolumeClaim "+namespace+"/"+claim+" (the namespace's volumes were deleted)")
+	}
+
+	if values != nil {
+		v, err := objectStoreValues(ch, values)
+		switch {
+		case errors.Is(err, errNoObjectStore):
+			list.NotListed = append(list.NotListed, err.Error())
+		case err != nil:
+			return fail(err)
+		default:
+			store, err := m.openStore(ctx, namespace, v)
+			if err != nil {
+				return fail(err)
+			}
+			tenant := namespace + "/" + name
+			objects, err := store.List(ctx, tenant, "")
+			if err != nil {
+				return fail(err)
+			}
+			list.Listed = append(list.Listed, store.Where(tenant))
+			for _, o := range objects {
+				s := &StoredSnapshot{Object: o}
+				if opts.Verify {
+					s.Verified = verifyStored(ctx, store, tenant, o.Name)
+				}
+				entry(o.Name).Store = s
+			}
+		}
+	}
+	if len(list.Listed) == 0 {
+		return fail(fmt.Errorf("nowhere to list: %s", strings.Join(list.NotListed, "; ")))
+	}
+	list.Snapshots = make([]Snapshot, 0, len(byName))
+	for _, s := range byName {
+		list.Snapshots = append(list.Snapshots, *s)
+	}
+	slices.SortFunc(list.Snapshots, func(a, b Snapshot) int {
+		return cmp.Or(a.Taken().Compare(b.Taken()), strings.Compare(a.Name, b.Name))
+	})
+	return list, nil
 }
 
 // storeFor opens the store that values name, or without values the one the release's do.

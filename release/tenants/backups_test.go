@@ -233,6 +233,19 @@ func objectNames[T any](objects []T, name func(T) string) []string {
 	return names
 }
 
+// stored is a listing's copies in the store, requiring each snapshot to have one.
+func stored(t *testing.T, list SnapshotList) []StoredSnapshot {
+	t.Helper()
+	copies := make([]StoredSnapshot, len(list.Snapshots))
+	for i, s := range list.Snapshots {
+		require.NotNil(t, s.Store, "%s in the store", s.Name)
+		require.Nil(t, s.Volume, "%s on a volume: the fake cluster has none", s.Name)
+		require.Equal(t, s.Name, s.Store.Name)
+		copies[i] = *s.Store
+	}
+	return copies
+}
+
 func storedNames(snapshots []StoredSnapshot) []string {
 	return objectNames(snapshots, func(s StoredSnapshot) string { return s.Name })
 }
@@ -280,21 +293,26 @@ func TestSnapshotsOfAnInstalledRelease(t *testing.T) {
 	store.upload(t, "ns-a/tenant-b", "scheduled", day, 5)
 	store.upload(t, "ns-b/tenant-a", "scheduled", day, 6)
 
-	got, err := m.Snapshots(ctx, "ns-a", "tenant-a", SnapshotsOptions{})
+	list, err := m.Snapshots(ctx, "ns-a", "tenant-a", SnapshotsOptions{})
 	require.NoError(t, err)
+	require.Equal(t, []string{"s3://" + storeBucket + "/" + storePrefix + "/ns-a/tenant-a/"}, list.Listed)
+	require.Equal(t, []string{"volume: no PersistentVolumeClaim ns-a/tenant-a-etcd-snapshots (the namespace's volumes were deleted)"}, list.NotListed)
+	got := stored(t, list)
 	require.Equal(t, objectNames(uploaded, func(o objectstore.Object) string { return o.Name }), storedNames(got))
 	for i := range got {
 		requireSameObject(t, uploaded[i], got[i].Object)
 		require.Empty(t, got[i].Verified, "not verified: %+v", got[i])
 	}
 
-	got, err = m.Snapshots(ctx, "ns-a", "tenant-a", SnapshotsOptions{Verify: true})
+	list, err = m.Snapshots(ctx, "ns-a", "tenant-a", SnapshotsOptions{Verify: true})
 	require.NoError(t, err)
+	got = stored(t, list)
 	require.Equal(t, []string{"ok", "ok", "ok"}, verified(got))
 
 	store.corrupt(t, uploaded[1])
-	got, err = m.Snapshots(ctx, "ns-a", "tenant-a", SnapshotsOptions{Verify: true})
+	list, err = m.Snapshots(ctx, "ns-a", "tenant-a", SnapshotsOptions{Verify: true})
 	require.NoError(t, err)
+	got = stored(t, list)
 	require.Equal(t, objectNames(uploaded, func(o objectstore.Object) string { return o.Name }), storedNames(got))
 	require.Equal(t, "ok", got[0].Verified)
 	require.Contains(t, got[1].Verified, "SHA-256 mismatch")
@@ -315,8 +333,9 @@ func TestSnapshotsOfADeletedTenant(t *testing.T) {
 	require.Contains(t, err.Error(), "--set")
 	require.Contains(t, err.Error(), "gone")
 
-	got, err := m.Snapshots(ctx, "ns-a", "gone", SnapshotsOptions{Values: store.values(), Verify: true})
+	list, err := m.Snapshots(ctx, "ns-a", "gone", SnapshotsOptions{Values: store.values(), Verify: true})
 	require.NoError(t, err)
+	got := stored(t, list)
 	require.Equal(t, []string{first.Name, second.Name}, storedNames(got))
 	requireSameObject(t, first, got[0].Object)
 	requireSameObject(t, second, got[1].Object)

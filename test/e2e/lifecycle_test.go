@@ -196,8 +196,10 @@ func TestTenantLifecycle(t *testing.T) {
 		// holds a new snapshot; once the store is back the next run stores one.
 		kubectl(t, "-n", metacluster.ObjectStoreNamespace, "scale", "deployment", metacluster.ObjectStoreName, "--replicas=0")
 		kubectl(t, "-n", metacluster.ObjectStoreNamespace, "wait", "--for=delete", "pod", "-l", "app.kubernetes.io/name="+metacluster.ObjectStoreName, "--timeout=60s")
+		started := time.Now()
 		kubectl(t, "-n", ns, "create", "job", "--from=cronjob/"+rel+"-etcd-snapshot", "snapshot-unreachable")
 		kubectl(t, "-n", ns, "wait", "--for=condition=failed", "--timeout=3m", "job/snapshot-unreachable")
+		t.Logf("the snapshot Job failed %.0fs after it was created, its retries spent", time.Since(started).Seconds())
 		assert.Contains(t, kubectl(t, "-n", ns, "logs", "job/snapshot-unreachable"), "object store http://"+store.Endpoint+" unreachable")
 		// Helm users see it where they look at a tenant's health; the tenant itself still serves.
 		health := taowaCLI{namespace: ns}.must(ctx, t, "status", rel, "--health")
@@ -269,6 +271,34 @@ func TestTenantLifecycle(t *testing.T) {
 		assert.Regexp(t, `^final-\d{8}T\d{6}Z-rev\d+\.db$`, final[0])
 		assertStoredAsOnTheVolume(t)
 		assertOnlyDataLeft(ctx, t, tn)
+
+		// taowa snapshots says what exists where. The release is gone and its volume kept: the
+		// volume alone, then with the store named as at install, every copy verified.
+		cli := taowaCLI{namespace: ns}
+		onVolume := listedSnapshots(ctx, t, cli, rel)
+		assert.Equal(t, []string{"volume " + ns + "/" + rel + "-etcd-snapshots"}, onVolume.Listed)
+		require.Len(t, onVolume.NotListed, 1)
+		assert.Contains(t, onVolume.NotListed[0], "object store: no release "+rel)
+		var names []string
+		for _, s := range onVolume.Snapshots {
+			require.NotNil(t, s.Volume, s.Name)
+			assert.Nil(t, s.Store, s.Name)
+			names = append(names, s.Name)
+		}
+		assert.ElementsMatch(t, listSnapshots(ctx, t, tn), names, "taowa snapshots lists the volume")
+		fromHost := store
+		fromHost.Endpoint = store.HostEndpoint
+		both := listedSnapshots(ctx, t, cli, rel, append([]string{"--verify"}, objectStoreValues(fromHost, "e2e-lifecycle")...)...)
+		assert.Equal(t, []string{"volume " + ns + "/" + rel + "-etcd-snapshots", "s3://" + store.Bucket + "/e2e-lifecycle/" + ns + "/" + rel + "/"}, both.Listed)
+		require.Len(t, both.Snapshots, len(names))
+		for _, s := range both.Snapshots {
+			require.NotNil(t, s.Volume, "%s on the volume", s.Name)
+			require.NotNil(t, s.Store, "%s in the store", s.Name)
+			assert.Equal(t, "ok", s.Volume.Verified, "%s on the volume", s.Name)
+			assert.Equal(t, "ok", s.Store.Verified, "%s in the store", s.Name)
+			assert.Equal(t, s.Store.Revision, s.Volume.Revision, "%s: one snapshot, two copies", s.Name)
+		}
+		assert.Equal(t, final[0], both.Snapshots[len(both.Snapshots)-1].Name, "oldest first: the final snapshot last")
 	})
 
 	// The tenant lost with its namespace (release, volumes, PKI); the object store still has its
@@ -290,18 +320,27 @@ func TestTenantLifecycle(t *testing.T) {
 		fromHost := store
 		fromHost.Endpoint = store.HostEndpoint
 
+		deleted := listedSnapshots(ctx, t, cli, rel, append([]string{"--verify"}, objectStoreValues(fromHost, "e2e-lifecycle")...)...)
+		assert.Equal(t, []string{"volume: no PersistentVolumeClaim " + ns + "/" + rel + "-etcd-snapshots (the namespace's volumes were deleted)"}, deleted.NotListed)
 		var listed []tenants.StoredSnapshot
-		require.NoError(t, json.Unmarshal([]byte(cli.must(ctx, t, append([]string{"snapshots", rel, "--verify", "-o", "json"}, objectStoreValues(fromHost, "e2e-lifecycle")...)...)), &listed))
-		require.Len(t, listed, len(snapshots), "taowa snapshots of the deleted tenant")
-		for _, l := range listed {
-			assert.Equal(t, "ok", l.Verified, l.Name)
+		for _, s := range deleted.Snapshots {
+			require.NotNil(t, s.Store, s.Name)
+			assert.Equal(t, "ok", s.Store.Verified, s.Name)
+			listed = append(listed, *s.Store)
 		}
+		require.Len(t, listed, len(snapshots), "taowa snapshots of the deleted tenant")
 		newest := listed[len(listed)-1]
 		require.True(t, strings.HasPrefix(newest.Name, "final-"), "the newest is the final snapshot: %s", newest.Name)
 
+		// A snapshot that does not exist is refused, naming what does; nothing is installed.
+		out, err := cli.run(ctx, append([]string{"restore", rel, "--from", ns + "/" + rel, "--version", "1.36.3", "--snapshot", "scheduled-20200101T000000Z-rev1.db"},
+			objectStoreValues(fromHost, "e2e-lifecycle")...)...)
+		require.Error(t, err, "a restore of a snapshot that does not exist: %s", out)
+		assert.Contains(t, err.Error(), "no snapshot scheduled-20200101T000000Z-rev1.db; the object store holds: "+listed[0].Name)
+
 		corruptStored(ctx, t, store, newest.Key)
 		restore := append([]string{"restore", rel, "--from", ns + "/" + rel, "--version", "1.36.3"}, objectStoreValues(fromHost, "e2e-lifecycle")...)
-		out, err := cli.run(ctx, restore...)
+		out, err = cli.run(ctx, restore...)
 		require.Error(t, err, "a restore from a damaged snapshot: %s", out)
 		assert.Contains(t, err.Error(), "object s3://"+store.Bucket+"/"+newest.Key+": SHA-256 mismatch: the object is corrupt")
 		releases, err := env.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
@@ -445,6 +484,15 @@ func adminKubeconfigFile(ctx context.Context, t *testing.T, tn tenant) string {
 	path := filepath.Join(t.TempDir(), "admin.kubeconfig")
 	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
 	return path
+}
+
+// listedSnapshots is what taowa snapshots NAME lists, with args.
+func listedSnapshots(ctx context.Context, t *testing.T, cli taowaCLI, name string, args ...string) tenants.SnapshotList {
+	t.Helper()
+	var list tenants.SnapshotList
+	out := cli.must(ctx, t, append([]string{"snapshots", name, "-o", "json"}, args...)...)
+	require.NoError(t, json.Unmarshal([]byte(out), &list), "taowa snapshots -o json: %s", out)
+	return list
 }
 
 // listSnapshots lists the snapshot volume's snapshots, oldest first, from a Pod that mounts it.

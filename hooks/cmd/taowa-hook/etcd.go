@@ -160,6 +160,19 @@ func runEtcdRestore(ctx context.Context, args []string) error {
 	return nil
 }
 
+// runEtcdSnapshotList prints the snapshots in --dir as a JSON array of etcdsnapshot.File.
+func runEtcdSnapshotList(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("etcd-snapshot-list", flag.ExitOnError)
+	dir := fs.String("dir", "/snapshots", "directory that holds the snapshots")
+	verify := fs.Bool("verify", false, "check each snapshot's SHA-256 and database")
+	_ = fs.Parse(args)
+	files, err := etcdsnapshot.Describe(*dir, *verify)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(files)
+}
+
 // volumeFlags are the flags that describe the snapshot volume, shared by snapshot-volume and ready.
 type volumeFlags struct {
 	size, storageClass, accessModes string

@@ -47,6 +47,9 @@ commands:
   etcd-snapshot
                take a verified etcd snapshot into the snapshot volume and prune old ones
   etcd-restore restore an etcd member from a snapshot, once (init container)
+  etcd-snapshot-list
+               print the snapshot volume's snapshots as JSON, checked with --verify (what
+               taowa snapshots runs in a Pod that mounts the volume)
   approve-kubelet-serving
                approve the tenant kubelets' serving certificate requests that name only their
                Node's own addresses (beside the controller-manager, until stopped)
@@ -66,6 +69,7 @@ var commands = map[string]func(context.Context, []string) error{
 	"snapshot-volume":         runSnapshotVolume,
 	"etcd-snapshot":           runEtcdSnapshot,
 	"etcd-restore":            runEtcdRestore,
+	"etcd-snapshot-list":      runEtcdSnapshotList,
 	"approve-kubelet-serving": runApproveKubeletServing,
 }
 

@@ -243,6 +243,9 @@ func s3Code(err error) string {
 // url names an object, or with a prefix a folder, for messages.
 func (s *Store) url(key string) string { return "s3://" + s.bucket + "/" + key }
 
+// Where is the s3:// URL of the folder that holds the tenant's snapshots, for people to read.
+func (s *Store) Where(tenant string) string { return s.url(s.prefix + tenant + "/") }
+
 // tenantPrefix is where the tenant's snapshots are: <prefix><namespace>/<release>/. A tenant is
 // "namespace/release"; both are DNS labels, so neither can reach another tenant's keys.
 func (s *Store) tenantPrefix(tenant string) (string, error) {
