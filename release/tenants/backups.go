@@ -227,7 +227,10 @@ func (m *Manager) Snapshots(ctx context.Context, namespace, name string, opts Sn
 			for _, o := range objects {
 				s := &StoredSnapshot{Object: o}
 				if opts.Verify {
-					s.Verified = verifyStored(ctx, store, tenant, o.Name)
+					s.Verified = "ok"
+					if err := verifyStored(ctx, store, tenant, o.Name); err != nil {
+						s.Verified = err.Error()
+					}
 				}
 				entry(o.Name).Store = s
 			}
@@ -266,18 +269,15 @@ func (m *Manager) storeFor(ctx context.Context, namespace, name string, values m
 	return m.openStore(ctx, namespace, v)
 }
 
-// verifyStored downloads a snapshot into a directory it then removes, and says whether it is
-// whole.
-func verifyStored(ctx context.Context, store *objectstore.Store, tenant, name string) string {
+// verifyStored downloads a snapshot into a directory it then removes: nil when it is whole.
+func verifyStored(ctx context.Context, store *objectstore.Store, tenant, name string) error {
 	dir, err := os.MkdirTemp("", "taowa-snapshot-")
 	if err != nil {
-		return err.Error()
+		return err
 	}
 	defer os.RemoveAll(dir)
-	if _, err := store.Download(ctx, tenant, name, dir); err != nil {
-		return err.Error()
-	}
-	return "ok"
+	_, err = store.Download(ctx, tenant, name, dir)
+	return err
 }
 
 // RestoreOptions say where the new tenant's etcd comes from.
@@ -328,8 +328,13 @@ func (m *Manager) Restore(ctx context.Context, name string, opts RestoreOptions)
 		}
 		chosen = objects[i]
 	}
-	if verified := verifyStored(ctx, store, opts.From, chosen.Name); verified != "ok" {
-		return fail(&RefusedError{Err: fmt.Errorf("%s (restore another with --snapshot; taowa snapshots --verify checks them all)", verified)})
+	if err := verifyStored(ctx, store, opts.From, chosen.Name); err != nil {
+		// A damaged snapshot stays damaged; a store that did not answer may the next time.
+		var unusable *objectstore.UnusableError
+		if errors.As(err, &unusable) {
+			return fail(&RefusedError{Err: fmt.Errorf("%w (restore another with --snapshot; taowa snapshots --verify checks them all)", err)})
+		}
+		return fail(err)
 	}
 	var roots pki.Roots
 	if !opts.FreshPKI {

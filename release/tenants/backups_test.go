@@ -595,6 +595,8 @@ func TestRestoreRefusesACorruptSnapshot(t *testing.T) {
 	require.Contains(t, err.Error(), "SHA-256 mismatch")
 	require.Contains(t, err.Error(), newest.Name)
 	require.Contains(t, err.Error(), "--snapshot")
+	var refused *RefusedError
+	require.ErrorAs(t, err, &refused, "a damaged snapshot is refused: no retry mends it")
 	requireNothingInstalled(t, m)
 
 	// Named, the corrupt one is refused too.

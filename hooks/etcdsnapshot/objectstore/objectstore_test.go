@@ -189,6 +189,8 @@ func TestDownloadRefusesAChangedObject(t *testing.T) {
 			dir := t.TempDir()
 			_, err = s.Download(ctx, tenant, object.Name, dir)
 			assert.ErrorContains(t, err, "object s3://snapshots/tenants/blue/scheduled-20261125T100000Z-rev10.db: SHA-256 mismatch: the object is corrupt (recorded "+object.SHA256)
+			var unusable *UnusableError
+			assert.ErrorAs(t, err, &unusable, "a changed object is refused for good")
 			assertOnlyFiles(t, dir)
 
 			// Cut short instead.
@@ -197,6 +199,7 @@ func TestDownloadRefusesAChangedObject(t *testing.T) {
 			require.NoError(t, err)
 			_, err = s.Download(ctx, tenant, object.Name, dir)
 			assert.ErrorContains(t, err, "size mismatch: the object is corrupt")
+			assert.ErrorAs(t, err, &unusable)
 			assertOnlyFiles(t, dir)
 		})
 	}
@@ -215,6 +218,18 @@ func TestDownloadNeedsTheEncryptionKey(t *testing.T) {
 
 	_, err = fake.store(t, noEdit).Download(ctx, tenant, object.Name, dir)
 	assert.EqualError(t, err, "object s3://snapshots/tenants/blue/scheduled-20261125T100000Z-rev10.db is encrypted: the store needs its encryption key")
+	var unusable *UnusableError
+	assert.ErrorAs(t, err, &unusable)
+	assertOnlyFiles(t, dir)
+
+	// The store gone: an error, but not a refusal of the object, which the next try may get.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := l.Addr().String()
+	require.NoError(t, l.Close())
+	_, err = fake.store(t, func(c *Config) { c.Endpoint = "http://" + closed; c.EncryptionKey = keyA }).Download(ctx, tenant, object.Name, dir)
+	assert.ErrorContains(t, err, "object store http://"+closed+" unreachable")
+	assert.False(t, errors.As(err, &unusable), "an unreachable store refuses no object: %v", err)
 	assertOnlyFiles(t, dir)
 }
 
@@ -237,6 +252,8 @@ func TestDownloadOfAMissingNameSaysWhatThereIs(t *testing.T) {
 	ctx := context.Background()
 	_, err := s.Download(ctx, tenant, "scheduled-20261125T100000Z-rev10.db", t.TempDir())
 	assert.EqualError(t, err, "snapshot scheduled-20261125T100000Z-rev10.db of tenants/blue not found in s3://snapshots/etcd/tenants/blue/; the store holds: none")
+	var unusable *UnusableError
+	assert.ErrorAs(t, err, &unusable)
 
 	local := t.TempDir()
 	for i := range 2 {

@@ -155,14 +155,15 @@ func (s *Store) discard(ctx context.Context, key string, cause error) error {
 // Download fetches the tenant's snapshot name into dir and returns it verified. The stored bytes
 // are checked against the size and SHA-256 recorded at upload before the snapshot is used; it is
 // written under a hidden name and renamed once verified (replacing a file of that name), so a
-// failure leaves nothing in dir. An object stored unencrypted needs no key.
+// failure leaves nothing in dir. An object stored unencrypted needs no key. An object that cannot
+// be used is refused with an *UnusableError.
 func (s *Store) Download(ctx context.Context, tenant, name, dir string) (etcdsnapshot.Snapshot, error) {
 	prefix, err := s.tenantPrefix(tenant)
 	if err != nil {
 		return etcdsnapshot.Snapshot{}, err
 	}
 	if !isSnapshotName(name) {
-		return etcdsnapshot.Snapshot{}, fmt.Errorf("download %q: not a snapshot file name", name)
+		return etcdsnapshot.Snapshot{}, unusable(fmt.Errorf("download %q: not a snapshot file name", name))
 	}
 	key := prefix + name
 	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
@@ -173,17 +174,17 @@ func (s *Store) Download(ctx context.Context, tenant, name, dir string) (etcdsna
 	// The metadata of the GET itself: it describes the very bytes read.
 	info, err := obj.Stat()
 	if s3Code(err) == minio.NoSuchKey {
-		return etcdsnapshot.Snapshot{}, s.notFound(ctx, tenant, prefix, name)
+		return etcdsnapshot.Snapshot{}, unusable(s.notFound(ctx, tenant, prefix, name))
 	}
 	if err != nil {
 		return etcdsnapshot.Snapshot{}, fmt.Errorf("download %s: %w", s.url(key), s.requestError(err))
 	}
 	recorded := objectFromInfo(prefix, info)
 	if recorded.SHA256 == "" {
-		return etcdsnapshot.Snapshot{}, fmt.Errorf("object %s has no recorded SHA-256: it was not uploaded as a snapshot, and cannot be verified", s.url(key))
+		return etcdsnapshot.Snapshot{}, unusable(fmt.Errorf("object %s has no recorded SHA-256: it was not uploaded as a snapshot, and cannot be verified", s.url(key)))
 	}
 	if recorded.Encrypted && s.key == nil {
-		return etcdsnapshot.Snapshot{}, fmt.Errorf("object %s is encrypted: the store needs its encryption key", s.url(key))
+		return etcdsnapshot.Snapshot{}, unusable(fmt.Errorf("object %s is encrypted: the store needs its encryption key", s.url(key)))
 	}
 
 	incoming, err := os.CreateTemp(dir, incomingPrefix+name+".*")
@@ -213,7 +214,7 @@ func (s *Store) receive(obj *minio.Object, recorded Object, file *os.File) (etcd
 	if recorded.Encrypted {
 		size, err := sio.EncryptedSize(uint64(recorded.SnapshotSize))
 		if err != nil {
-			return etcdsnapshot.Snapshot{}, fmt.Errorf("object %s: recorded snapshot size %d: %w", where, recorded.SnapshotSize, err)
+			return etcdsnapshot.Snapshot{}, unusable(fmt.Errorf("object %s: recorded snapshot size %d: %w", where, recorded.SnapshotSize, err))
 		}
 		wantSize = int64(size)
 	}
@@ -223,7 +224,7 @@ func (s *Store) receive(obj *minio.Object, recorded Object, file *os.File) (etcd
 	if recorded.Encrypted {
 		decrypted, err := sio.DecryptReader(stored, s.dare(nil))
 		if err != nil {
-			return etcdsnapshot.Snapshot{}, fmt.Errorf("decrypt %s: %w", where, err)
+			return etcdsnapshot.Snapshot{}, unusable(fmt.Errorf("decrypt %s: %w", where, err))
 		}
 		snapshot = decrypted
 	}
@@ -238,23 +239,33 @@ func (s *Store) receive(obj *minio.Object, recorded Object, file *os.File) (etcd
 		return etcdsnapshot.Snapshot{}, fmt.Errorf("download %s: %w", where, s.requestError(copyErr))
 	}
 	if read.size != wantSize {
-		return etcdsnapshot.Snapshot{}, fmt.Errorf("object %s: size mismatch: the object is corrupt (recorded %d bytes, read %d)", where, wantSize, read.size)
+		return etcdsnapshot.Snapshot{}, unusable(fmt.Errorf("object %s: size mismatch: the object is corrupt (recorded %d bytes, read %d)", where, wantSize, read.size))
 	}
 	if got := read.sum(); got != recorded.SHA256 {
-		return etcdsnapshot.Snapshot{}, fmt.Errorf("object %s: SHA-256 mismatch: the object is corrupt (recorded %s, read %s)", where, recorded.SHA256, got)
+		return etcdsnapshot.Snapshot{}, unusable(fmt.Errorf("object %s: SHA-256 mismatch: the object is corrupt (recorded %s, read %s)", where, recorded.SHA256, got))
 	}
 	if copyErr != nil {
-		return etcdsnapshot.Snapshot{}, fmt.Errorf("object %s: its bytes are as uploaded, but they do not decrypt with the store's encryption key: is it the key they were uploaded with? (%w)", where, copyErr)
+		return etcdsnapshot.Snapshot{}, unusable(fmt.Errorf("object %s: its bytes are as uploaded, but they do not decrypt with the store's encryption key: is it the key they were uploaded with? (%w)", where, copyErr))
 	}
 	if err := file.Sync(); err != nil {
 		return etcdsnapshot.Snapshot{}, err
 	}
 	snap, err := etcdsnapshot.Verify(file.Name())
 	if err != nil {
-		return etcdsnapshot.Snapshot{}, fmt.Errorf("object %s: %w", where, err)
+		return etcdsnapshot.Snapshot{}, unusable(fmt.Errorf("object %s: %w", where, err))
 	}
 	return snap, nil
 }
+
+// UnusableError is Download's refusal of an object no retry makes usable: missing, changed
+// since its upload, not uploaded as a snapshot, not an etcd snapshot, or sealed with another
+// key. Download's other errors (the store unreachable, the local disk) may pass.
+type UnusableError struct{ Err error }
+
+func (e *UnusableError) Error() string { return e.Err.Error() }
+func (e *UnusableError) Unwrap() error { return e.Err }
+
+func unusable(err error) error { return &UnusableError{Err: err} }
 
 // notFound says that the tenant has no snapshot name, and which it has.
 func (s *Store) notFound(ctx context.Context, tenant, prefix, name string) error {
