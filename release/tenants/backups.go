@@ -339,7 +339,8 @@ func (m *Manager) Restore(ctx context.Context, name string, opts RestoreOptions)
 	var roots pki.Roots
 	if !opts.FreshPKI {
 		data, at, err := store.PKIAt(ctx, opts.From, chosen.Uploaded)
-		if errors.Is(err, objectstore.ErrNoPKI) {
+		var unusable *objectstore.UnusableError
+		if errors.Is(err, objectstore.ErrNoPKI) || errors.As(err, &unusable) {
 			return fail(&RefusedError{Err: fmt.Errorf("%w (--fresh-pki restores without it: a new identity, and Secrets encrypted at rest unreadable)", err)})
 		}
 		if err != nil {

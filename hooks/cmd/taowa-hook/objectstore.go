@@ -160,7 +160,8 @@ func parseEncryptionKey(b []byte) ([]byte, error) {
 	return key, nil
 }
 
-// upload stores a verified snapshot of series, then prunes the series in the store.
+// upload stores a verified snapshot of series, then prunes the series in the store, and the PKI
+// roots that no snapshot left there was taken under.
 func (s *storeFlags) upload(ctx context.Context, store *objectstore.Store, snap etcdsnapshot.Snapshot, series, keep string) error {
 	obj, err := store.Upload(ctx, s.tenant, snap)
 	if err != nil {
@@ -171,6 +172,13 @@ func (s *storeFlags) upload(ctx context.Context, store *objectstore.Store, snap 
 	pruned, err := store.Prune(ctx, s.tenant, series, s.retain, keep)
 	for _, p := range pruned {
 		fmt.Printf("pruned %s from the object store (retain %d)\n", p, s.retain)
+	}
+	if err != nil {
+		return err
+	}
+	prunedPKI, err := store.PrunePKI(ctx, s.tenant)
+	for _, p := range prunedPKI {
+		fmt.Printf("pruned %s from the object store: no snapshot there needs those PKI roots\n", p)
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -64,7 +65,7 @@ func (s *Store) PutPKI(ctx context.Context, tenant, digest string, roots []byte)
 
 // PKIAt returns the tenant's PKI roots in force at time at: the newest stored at or before it.
 // Roots stored only later (the first backup of a tenant older than the feature) are refused:
-// they may not read what the snapshot holds.
+// they may not read what the snapshot holds. Changed or foreign-key roots are an *UnusableError.
 func (s *Store) PKIAt(ctx context.Context, tenant string, at time.Time) ([]byte, time.Time, error) {
 	dir, err := s.tenantPrefix(tenant)
 	if err != nil {
@@ -102,11 +103,55 @@ func (s *Store) PKIAt(ctx context.Context, tenant string, at time.Time) ([]byte,
 	read := newDigest()
 	read.Write(sealed)
 	if recorded := info.UserMetadata[metaSHA256]; !strings.EqualFold(recorded, read.sum()) {
-		return nil, time.Time{}, fmt.Errorf("object %s: SHA-256 mismatch: the object is corrupt (recorded %s, read %s)", s.url(newest.Key), recorded, read.sum())
+		return nil, time.Time{}, unusable(fmt.Errorf("object %s: SHA-256 mismatch: the object is corrupt (recorded %s, read %s)", s.url(newest.Key), recorded, read.sum()))
 	}
 	var roots bytes.Buffer
 	if _, err := sio.Decrypt(&roots, bytes.NewReader(sealed), s.dare(nil)); err != nil {
-		return nil, time.Time{}, fmt.Errorf("object %s: cannot decrypt it with this key: %w", s.url(newest.Key), err)
+		return nil, time.Time{}, unusable(fmt.Errorf("object %s: cannot decrypt it with this key: %w", s.url(newest.Key), err))
 	}
 	return roots.Bytes(), newest.LastModified, nil
+}
+
+// PrunePKI removes the tenant's stored PKI roots that no restore can ask for: those neither the
+// newest nor in force when a snapshot the store holds was uploaded (PKIAt's choice). It returns
+// the keys it removed.
+func (s *Store) PrunePKI(ctx context.Context, tenant string) ([]string, error) {
+	dir, err := s.tenantPrefix(tenant)
+	if err != nil {
+		return nil, err
+	}
+	// The PKI first: roots stored after this listing are newer than any, and kept.
+	var stored []minio.ObjectInfo
+	for info := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: dir + pkiDir}) {
+		if info.Err != nil {
+			return nil, fmt.Errorf("list %s: %w", s.url(dir+pkiDir), s.requestError(info.Err))
+		}
+		stored = append(stored, info)
+	}
+	if len(stored) < 2 {
+		return nil, nil
+	}
+	slices.SortFunc(stored, func(a, b minio.ObjectInfo) int { return a.LastModified.Compare(b.LastModified) })
+	snapshots, err := s.List(ctx, tenant, "")
+	if err != nil {
+		return nil, err
+	}
+	needed := map[string]bool{stored[len(stored)-1].Key: true}
+	for _, snap := range snapshots {
+		// The newest stored at or before the snapshot's upload.
+		if i := sort.Search(len(stored), func(i int) bool { return stored[i].LastModified.After(snap.Uploaded) }); i > 0 {
+			needed[stored[i-1].Key] = true
+		}
+	}
+	var removed []string
+	for _, info := range stored {
+		if needed[info.Key] {
+			continue
+		}
+		if err := s.client.RemoveObject(ctx, s.bucket, info.Key, minio.RemoveObjectOptions{}); err != nil {
+			return removed, fmt.Errorf("prune %s: %w", s.url(info.Key), s.requestError(err))
+		}
+		removed = append(removed, info.Key)
+	}
+	return removed, nil
 }

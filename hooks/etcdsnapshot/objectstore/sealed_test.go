@@ -50,6 +50,8 @@ func TestPKIRoots(t *testing.T) {
 
 	_, _, err = fake.store(t, withKey(keyB)).PKIAt(ctx, tenant, second)
 	assert.ErrorContains(t, err, "object s3://snapshots/tenants/blue/pki/d2: cannot decrypt it with this key")
+	var unusable *UnusableError
+	assert.ErrorAs(t, err, &unusable, "another key does not become this one")
 
 	// One byte changed, what was recorded kept.
 	raw := fake.raw(t)
@@ -61,8 +63,45 @@ func TestPKIRoots(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = s.PKIAt(ctx, tenant, fake.clock.Now())
 	assert.ErrorContains(t, err, "object s3://snapshots/tenants/blue/pki/d2: SHA-256 mismatch: the object is corrupt")
+	assert.ErrorAs(t, err, &unusable)
 
 	listed, err := s.List(ctx, tenant, "")
 	require.NoError(t, err)
 	assert.Empty(t, listed, "the PKI is not a snapshot")
+}
+
+// Stored roots go when no snapshot in the store was taken under them, and they are not the
+// newest; each snapshot's keeps its restore whole.
+func TestPrunePKIKeepsWhatSnapshotsNeed(t *testing.T) {
+	fake := newFakeS3(t)
+	ctx := context.Background()
+	s := fake.store(t, withKey(keyA))
+	put := func(digest string) {
+		t.Helper()
+		_, err := s.PutPKI(ctx, tenant, digest, []byte("roots-"+digest))
+		require.NoError(t, err)
+		fake.clock.advance(time.Hour)
+	}
+	put("d1")
+	put("d2")
+	object, err := s.Upload(ctx, tenant, writeSnapshot(t, t.TempDir(), "scheduled", start, 10))
+	require.NoError(t, err)
+	fake.clock.advance(time.Hour)
+	put("d3")
+	put("d4")
+
+	removed, err := s.PrunePKI(ctx, tenant)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"tenants/blue/pki/d1", "tenants/blue/pki/d3"}, removed,
+		"d2 was in force when the snapshot was taken; d4 is the newest")
+	roots, _, err := s.PKIAt(ctx, tenant, object.Uploaded)
+	require.NoError(t, err)
+	assert.Equal(t, "roots-d2", string(roots), "the snapshot restores with its PKI still")
+	roots, _, err = s.PKIAt(ctx, tenant, fake.clock.Now())
+	require.NoError(t, err)
+	assert.Equal(t, "roots-d4", string(roots))
+
+	removed, err = s.PrunePKI(ctx, tenant)
+	require.NoError(t, err)
+	assert.Empty(t, removed, "nothing more to remove")
 }
