@@ -5,34 +5,19 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"io"
 	"maps"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/server/v3/storage/mvcc"
-	"go.etcd.io/etcd/server/v3/storage/schema"
 	"helm.sh/helm/v3/pkg/chartutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/taowa/taowa/hooks/etcdsnapshot"
 	"github.com/taowa/taowa/hooks/etcdsnapshot/objectstore"
+	"github.com/taowa/taowa/hooks/etcdsnapshot/objectstore/objectstoretest"
 	"github.com/taowa/taowa/hooks/pki"
 	"github.com/taowa/taowa/release/tenants/tenantstest"
 	"github.com/taowa/taowa/versions"
@@ -41,58 +26,36 @@ import (
 // The object store of these tests, and the Secrets in the tenants' namespace that name its
 // credentials and encryption key.
 const (
-	storeBucket           = "snapshots"
+	storeBucket           = objectstoretest.Bucket
 	storePrefix           = "meta/east"
-	storeAccessKey        = "snapshot-writer"
-	storeSecretKey        = "snapshot-secret"
+	storeAccessKey        = objectstoretest.AccessKey
+	storeSecretKey        = objectstoretest.SecretKey
 	storeCredentialSecret = "snapshot-store"
 	storeKeySecret        = "snapshot-key"
 )
 
 var storeEncryptionKey = sha256.Sum256([]byte("the tenants' snapshot key"))
 
-// fakeStore is an in-memory S3 (gofakes3) behind a test HTTP server that, unlike gofakes3 alone,
-// refuses requests signed with another access key: a Manager that read the wrong credentials
-// fails. Its clock is the test's, so upload times differ without sleeps.
+// fakeStore is objectstoretest's S3 (which refuses another access key: a Manager that read the
+// wrong credentials fails), and a Store that uploads to it as the tenants' hooks do.
 type fakeStore struct {
-	endpoint string // host:port, as etcd.snapshots.objectStore.endpoint takes it
-	clock    *storeClock
-	raw      *minio.Client // a plain client, to see and change objects behind the store's back
+	*objectstoretest.S3
 	uploader *objectstore.Store
 }
 
 func newFakeStore(t *testing.T) *fakeStore {
 	t.Helper()
-	clock := &storeClock{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
-	backend := s3mem.New(s3mem.WithTimeSource(clock))
-	require.NoError(t, backend.CreateBucket(storeBucket))
-	s3 := gofakes3.New(backend, gofakes3.WithTimeSource(clock), gofakes3.WithTimeSkewLimit(0)).Server()
-	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// "AWS4-HMAC-SHA256 Credential=<access key>/<date>/<region>/s3/aws4_request, ..."
-		_, credential, _ := strings.Cut(r.Header.Get("Authorization"), "Credential=")
-		if accessKey, _, _ := strings.Cut(credential, "/"); accessKey != storeAccessKey {
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidAccessKeyId</Code>`+
-				`<Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>`)
-			return
-		}
-		s3.ServeHTTP(w, r)
-	}))
-	t.Cleanup(server.Close)
-	endpoint := strings.TrimPrefix(server.URL, "http://")
-	raw, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(storeAccessKey, storeSecretKey, "")})
-	require.NoError(t, err)
-	uploader, err := objectstore.New(objectstore.Config{Endpoint: endpoint, Insecure: true, Bucket: storeBucket, Prefix: storePrefix,
+	s3 := objectstoretest.NewS3(t)
+	uploader, err := objectstore.New(objectstore.Config{Endpoint: s3.Endpoint(), Insecure: true, Bucket: storeBucket, Prefix: storePrefix,
 		AccessKey: storeAccessKey, SecretKey: storeSecretKey, EncryptionKey: storeEncryptionKey[:]})
 	require.NoError(t, err)
-	return &fakeStore{endpoint: endpoint, clock: clock, raw: raw, uploader: uploader}
+	return &fakeStore{S3: s3, uploader: uploader}
 }
 
 // values name the store as a tenant's chart values do; a new map each time.
 func (f *fakeStore) values() map[string]any {
 	return map[string]any{"etcd": map[string]any{"snapshots": map[string]any{"objectStore": map[string]any{
-		"endpoint": f.endpoint, "insecure": true, "bucket": storeBucket, "prefix": storePrefix,
+		"endpoint": f.Endpoint(), "insecure": true, "bucket": storeBucket, "prefix": storePrefix,
 		"credentialsSecret": storeCredentialSecret, "encryptionKeySecret": storeKeySecret,
 	}}}}
 }
@@ -101,107 +64,13 @@ func (f *fakeStore) values() map[string]any {
 // named series-<named>-rev<revision>.db, as the snapshot hook does.
 func (f *fakeStore) upload(t *testing.T, tenant, series string, named time.Time, revision int64) objectstore.Object {
 	t.Helper()
-	f.clock.advance(time.Minute)
-	snap := writeTestSnapshot(t, series, named, revision)
+	f.Clock.Advance(time.Minute)
+	snap := objectstoretest.WriteSnapshot(t, t.TempDir(), series, named, revision)
 	o, err := f.uploader.Upload(context.Background(), tenant, snap)
 	require.NoError(t, err)
 	require.True(t, o.Encrypted, "uploaded %+v", o)
-	require.True(t, o.Uploaded.Equal(f.clock.Now()), "uploaded %+v at %s", o, f.clock.Now())
+	require.True(t, o.Uploaded.Equal(f.Clock.Now()), "uploaded %+v at %s", o, f.Clock.Now())
 	return o
-}
-
-// corrupt changes one byte of an object through the S3 API, as a faulty store would, keeping
-// its size, user metadata (the recorded SHA-256 among it) and upload time.
-func (f *fakeStore) corrupt(t *testing.T, o objectstore.Object) {
-	t.Helper()
-	ctx := context.Background()
-	info, err := f.raw.StatObject(ctx, storeBucket, o.Key, minio.StatObjectOptions{})
-	require.NoError(t, err)
-	obj, err := f.raw.GetObject(ctx, storeBucket, o.Key, minio.GetObjectOptions{})
-	require.NoError(t, err)
-	data, err := io.ReadAll(obj)
-	require.NoError(t, err)
-	require.NoError(t, obj.Close())
-	data[len(data)/2] ^= 0xff
-
-	now := f.clock.Now()
-	f.clock.set(info.LastModified)
-	_, err = f.raw.PutObject(ctx, storeBucket, o.Key, strings.NewReader(string(data)), int64(len(data)),
-		minio.PutObjectOptions{UserMetadata: info.UserMetadata, ContentType: "application/octet-stream"})
-	f.clock.set(now)
-	require.NoError(t, err)
-
-	after, err := f.raw.StatObject(ctx, storeBucket, o.Key, minio.StatObjectOptions{})
-	require.NoError(t, err)
-	require.Equal(t, info.Size, after.Size)
-	require.Equal(t, o.SHA256, after.UserMetadata["Sha256"], "the recorded SHA-256 is kept")
-	require.True(t, after.LastModified.Equal(info.LastModified), "upload time %s, was %s", after.LastModified, info.LastModified)
-}
-
-// storeClock is the fake store's time.
-type storeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *storeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *storeClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
-
-func (c *storeClock) advance(d time.Duration) { c.set(c.Now().Add(d)) }
-
-func (c *storeClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-// writeTestSnapshot writes what etcd's snapshot API streams, a bbolt database of etcd's schema
-// with its SHA-256 appended, holding keys at revisions 1 to revision; it returns it verified.
-func writeTestSnapshot(t *testing.T, series string, named time.Time, revision int64) etcdsnapshot.Snapshot {
-	t.Helper()
-	dbPath := filepath.Join(t.TempDir(), "db")
-	db, err := bolt.Open(dbPath, 0o600, nil)
-	require.NoError(t, err)
-	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucket(schema.Meta.Name())
-		if err != nil {
-			return err
-		}
-		if err := meta.Put(schema.MetaStorageVersionName, []byte("3.6.0")); err != nil {
-			return err
-		}
-		keys, err := tx.CreateBucket(schema.Key.Name())
-		if err != nil {
-			return err
-		}
-		for rev := int64(1); rev <= revision; rev++ {
-			kv := mvccpb.KeyValue{Key: fmt.Appendf(nil, "/registry/test/%03d", rev), Value: []byte("value"),
-				CreateRevision: rev, ModRevision: rev, Version: 1}
-			value, err := kv.Marshal()
-			if err != nil {
-				return err
-			}
-			if err := keys.Put(mvcc.RevToBytes(mvcc.Revision{Main: rev}, mvcc.NewRevBytes()), value); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
-	require.NoError(t, db.Close())
-	data, err := os.ReadFile(dbPath)
-	require.NoError(t, err)
-	sum := sha256.Sum256(data)
-	path := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%s-rev%d.db", series, named.UTC().Format("20060102T150405Z"), revision))
-	require.NoError(t, os.WriteFile(path, append(data, sum[:]...), 0o600))
-	snap, err := etcdsnapshot.Verify(path)
-	require.NoError(t, err)
-	require.Equal(t, revision, snap.Revision)
-	return snap
 }
 
 // createSecret creates a Secret in the meta cluster.
@@ -309,7 +178,7 @@ func TestSnapshotsOfAnInstalledRelease(t *testing.T) {
 	got = stored(t, list)
 	require.Equal(t, []string{"ok", "ok", "ok"}, verified(got))
 
-	store.corrupt(t, uploaded[1])
+	store.Corrupt(t, uploaded[1].Key)
 	list, err = m.Snapshots(ctx, "ns-a", "tenant-a", SnapshotsOptions{Verify: true})
 	require.NoError(t, err)
 	got = stored(t, list)
@@ -447,7 +316,7 @@ var testRoots = pki.Roots{
 // putRoots stores PKI roots of tenant a minute after the previous upload, as the PKI hook does.
 func (f *fakeStore) putRoots(t *testing.T, tenant string, roots pki.Roots) {
 	t.Helper()
-	f.clock.advance(time.Minute)
+	f.Clock.Advance(time.Minute)
 	data, err := json.Marshal(roots)
 	require.NoError(t, err)
 	digest, err := roots.Digest()
@@ -481,7 +350,7 @@ func requireRestoredFrom(t *testing.T, c *tenantstest.Cluster, store *fakeStore,
 	for path, want := range map[string]any{
 		"etcd.restoreFrom":                             snapshot,
 		"etcd.restoreFromTenant":                       from,
-		"etcd.snapshots.objectStore.endpoint":          store.endpoint,
+		"etcd.snapshots.objectStore.endpoint":          store.Endpoint(),
 		"etcd.snapshots.objectStore.bucket":            storeBucket,
 		"etcd.snapshots.objectStore.prefix":            storePrefix,
 		"etcd.snapshots.objectStore.insecure":          true,
@@ -588,7 +457,7 @@ func TestRestoreRefusesACorruptSnapshot(t *testing.T) {
 	m, cluster, store := newRestoreTest(t)
 	older := store.upload(t, "ns-a/tenant-a", "scheduled", day, 10)
 	newest := store.upload(t, "ns-a/tenant-a", "final", day.Add(time.Hour), 11)
-	store.corrupt(t, newest)
+	store.Corrupt(t, newest.Key)
 
 	_, _, err := m.Restore(ctx, "tenant-b", restoreOptions(store, ""))
 	require.Error(t, err)

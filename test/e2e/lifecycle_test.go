@@ -28,7 +28,6 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
-	"github.com/taowa/taowa/hack/metacluster"
 	"github.com/taowa/taowa/hooks/pki"
 	"github.com/taowa/taowa/release/tenants"
 	"github.com/taowa/taowa/versions"
@@ -194,8 +193,7 @@ func TestTenantLifecycle(t *testing.T) {
 
 		// The store unreachable: the scheduled Job fails, and neither the store nor the volume
 		// holds a new snapshot; once the store is back the next run stores one.
-		kubectl(t, "-n", metacluster.ObjectStoreNamespace, "scale", "deployment", metacluster.ObjectStoreName, "--replicas=0")
-		kubectl(t, "-n", metacluster.ObjectStoreNamespace, "wait", "--for=delete", "pod", "-l", "app.kubernetes.io/name="+metacluster.ObjectStoreName, "--timeout=60s")
+		setObjectStoreReplicas(t, 0)
 		started := time.Now()
 		kubectl(t, "-n", ns, "create", "job", "--from=cronjob/"+rel+"-etcd-snapshot", "snapshot-unreachable")
 		kubectl(t, "-n", ns, "wait", "--for=condition=failed", "--timeout=3m", "job/snapshot-unreachable")
@@ -204,8 +202,7 @@ func TestTenantLifecycle(t *testing.T) {
 		// Helm users see it where they look at a tenant's health; the tenant itself still serves.
 		health := taowaCLI{namespace: ns}.must(ctx, t, "status", rel, "--health")
 		assert.Regexp(t, `SNAPSHOTS: FAILED: Job snapshot-unreachable failed at \S+ \(BackoffLimitExceeded\): .*object store http://`+regexp.QuoteMeta(store.Endpoint)+` unreachable`, health)
-		kubectl(t, "-n", metacluster.ObjectStoreNamespace, "scale", "deployment", metacluster.ObjectStoreName, "--replicas=1")
-		kubectl(t, "-n", metacluster.ObjectStoreNamespace, "rollout", "status", "deployment", metacluster.ObjectStoreName, "--timeout=60s")
+		setObjectStoreReplicas(t, 1)
 		assert.Equal(t, snapshots, listSnapshots(ctx, t, tn), "no snapshot taken while the store was away")
 		assertStoredAsOnTheVolume(t)
 		kubectl(t, "-n", ns, "delete", "job", "snapshot-unreachable", "--wait")
@@ -270,7 +267,6 @@ func TestTenantLifecycle(t *testing.T) {
 		require.Len(t, final, 1, "the pre-delete hook took one final snapshot")
 		assert.Regexp(t, `^final-\d{8}T\d{6}Z-rev\d+\.db$`, final[0])
 		assertStoredAsOnTheVolume(t)
-		assertOnlyDataLeft(ctx, t, tn)
 
 		// taowa snapshots says what exists where. The release is gone and its volume kept: the
 		// volume alone, then with the store named as at install, every copy verified.
@@ -299,6 +295,8 @@ func TestTenantLifecycle(t *testing.T) {
 			assert.Equal(t, s.Store.Revision, s.Volume.Revision, "%s: one snapshot, two copies", s.Name)
 		}
 		assert.Equal(t, final[0], both.Snapshots[len(both.Snapshots)-1].Name, "oldest first: the final snapshot last")
+		// Last: it deletes the volumes and PKI uninstall keeps.
+		assertOnlyDataLeft(ctx, t, tn)
 	})
 
 	// The tenant lost with its namespace (release, volumes, PKI); the object store still has its

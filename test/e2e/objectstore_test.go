@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -84,6 +85,18 @@ func corruptStored(ctx context.Context, t *testing.T, store metacluster.ObjectSt
 	data[len(data)/2] ^= 0xff
 	_, err = client.PutObject(ctx, store.Bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{UserMetadata: info.UserMetadata})
 	require.NoError(t, err)
+}
+
+// setObjectStoreReplicas takes the meta cluster's object store away (0) or brings it back (1),
+// waiting until it is gone or serves.
+func setObjectStoreReplicas(t *testing.T, replicas int) {
+	t.Helper()
+	kubectl(t, "-n", metacluster.ObjectStoreNamespace, "scale", "deployment", metacluster.ObjectStoreName, fmt.Sprintf("--replicas=%d", replicas))
+	if replicas == 0 {
+		kubectl(t, "-n", metacluster.ObjectStoreNamespace, "wait", "--for=delete", "pod", "-l", "app.kubernetes.io/name="+metacluster.ObjectStoreName, "--timeout=60s")
+		return
+	}
+	kubectl(t, "-n", metacluster.ObjectStoreNamespace, "rollout", "status", "deployment", metacluster.ObjectStoreName, "--timeout=60s")
 }
 
 // objectStoreValues are the chart values that send a tenant's snapshots to the store, encrypted.

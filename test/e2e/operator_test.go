@@ -379,6 +379,34 @@ func assertSnapshotFailureReported(ctx context.Context, t *testing.T, clusters d
 	stored, err := storeClient(t, store, "", nil).List(ctx, ns+"/tc-certs", "scheduled")
 	require.NoError(t, err)
 	assert.Len(t, stored, 1, "the scheduled snapshot in the store")
+	wide := kubectl(t, "-n", ns, "get", "clusters", "tc-certs", "-o", "wide")
+	assert.Regexp(t, `(?m)^NAME\s.*\sLAST-SNAPSHOT(\s|$)`, wide, "kubectl get -o wide shows the last scheduled snapshot")
+	assert.NotContains(t, wide, "<none>")
+	last := c.Status.LastScheduledSnapshot.Time
+
+	// The store unreachable: the Job fails once its retries are spent, reported the same way;
+	// nothing reaches the store, and the next run, with the store back, clears the condition.
+	setObjectStoreReplicas(t, 0)
+	kubectl(t, "-n", ns, "create", "job", "--from=cronjob/tc-certs-etcd-snapshot", "e2e-snapshot-unreachable")
+	c = waitClusterNamed(ctx, t, clusters, "tc-certs", "the unreachable store reported", func(c *v1alpha1.Cluster) bool {
+		return conditionIs(c, v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionFalse)
+	})
+	setObjectStoreReplicas(t, 1)
+	cond = meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionSnapshotsHealthy)
+	assert.Regexp(t, `Job e2e-snapshot-unreachable failed at \S+ \(BackoffLimitExceeded\)`, cond.Message, "retried, then failed")
+	assert.Contains(t, cond.Message, "object store http://"+store.Endpoint+" unreachable")
+	events = kubectl(t, "-n", ns, "get", "events", "--field-selector", "involvedObject.kind=Cluster,involvedObject.name=tc-certs,reason=SnapshotsHealthySnapshotFailed",
+		"-o", "custom-columns=TYPE:.type,MESSAGE:.message")
+	assert.Regexp(t, `Warning\s+SnapshotsHealthy: Job e2e-snapshot-unreachable failed`, events)
+	stored, err = storeClient(t, store, "", nil).List(ctx, ns+"/tc-certs", "scheduled")
+	require.NoError(t, err)
+	assert.Len(t, stored, 1, "nothing stored while the store was away")
+
+	kubectl(t, "-n", ns, "create", "job", "--from=cronjob/tc-certs-etcd-snapshot", "e2e-snapshot-back")
+	c = waitClusterNamed(ctx, t, clusters, "tc-certs", "the store's return reported", func(c *v1alpha1.Cluster) bool {
+		return conditionIs(c, v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionTrue)
+	})
+	assert.True(t, c.Status.LastScheduledSnapshot.After(last), "lastScheduledSnapshot moved on: %s, was %s", c.Status.LastScheduledSnapshot, last)
 }
 
 // assertClusterRestored brings the deleted tc-certs back as a new Cluster, tc-restored, from its

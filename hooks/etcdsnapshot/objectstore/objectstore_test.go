@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taowa/taowa/hooks/etcdsnapshot"
+	"github.com/taowa/taowa/hooks/etcdsnapshot/objectstore/objectstoretest"
 )
 
 const tenant = "tenants/blue"
@@ -90,18 +91,18 @@ func TestUploadListDownload(t *testing.T) {
 			s := fake.store(t, withKey(key))
 			ctx := context.Background()
 			local := t.TempDir()
-			first := writeSnapshot(t, local, "pre-upgrade", start, 10)
-			second := writeSnapshot(t, local, "pre-upgrade", start.Add(time.Hour), 20)
+			first := objectstoretest.WriteSnapshot(t, local, "pre-upgrade", start, 10)
+			second := objectstoretest.WriteSnapshot(t, local, "pre-upgrade", start.Add(time.Hour), 20)
 
 			uploaded, err := s.Upload(ctx, tenant, first)
 			require.NoError(t, err)
-			fake.clock.advance(time.Minute)
+			fake.Clock.Advance(time.Minute)
 			_, err = s.Upload(ctx, tenant, second)
 			require.NoError(t, err)
 
 			plain, err := os.ReadFile(first.Path)
 			require.NoError(t, err)
-			stored := fake.objectBytes(t, "tenants/blue/pre-upgrade-20261125T100000Z-rev10.db")
+			stored := fake.Object(t, "tenants/blue/pre-upgrade-20261125T100000Z-rev10.db")
 			sum := sha256.Sum256(stored)
 			assert.Equal(t, Object{
 				Key: "tenants/blue/pre-upgrade-20261125T100000Z-rev10.db", Name: "pre-upgrade-20261125T100000Z-rev10.db",
@@ -143,15 +144,15 @@ func TestListOrdersSeriesByNameAndAllByUploadTime(t *testing.T) {
 	local := t.TempDir()
 	// A scheduled snapshot goes first, then a pre-upgrade one: by name they sort the other way.
 	for _, snap := range []etcdsnapshot.Snapshot{
-		writeSnapshot(t, local, "scheduled", start, 5),
-		writeSnapshot(t, local, "pre-upgrade", start.Add(time.Hour), 6),
+		objectstoretest.WriteSnapshot(t, local, "scheduled", start, 5),
+		objectstoretest.WriteSnapshot(t, local, "pre-upgrade", start.Add(time.Hour), 6),
 	} {
 		_, err := s.Upload(ctx, tenant, snap)
 		require.NoError(t, err)
-		fake.clock.advance(time.Minute)
+		fake.Clock.Advance(time.Minute)
 	}
 	// Not snapshots: a hidden name, another suffix, a deeper key; another tenant's snapshot.
-	raw := fake.raw(t)
+	raw := fake.Client(t)
 	for _, key := range []string{"tenants/blue/.incoming-x.db", "tenants/blue/notes.txt", "tenants/blue/old/scheduled-x.db", "tenants/green/scheduled-y.db"} {
 		_, err := raw.PutObject(ctx, testBucket, key, bytes.NewReader([]byte("x")), 1, minio.PutObjectOptions{})
 		require.NoError(t, err)
@@ -172,19 +173,12 @@ func TestDownloadRefusesAChangedObject(t *testing.T) {
 			fake := newFakeS3(t)
 			s := fake.store(t, withKey(key))
 			ctx := context.Background()
-			snap := writeSnapshot(t, t.TempDir(), "scheduled", start, 10)
+			snap := objectstoretest.WriteSnapshot(t, t.TempDir(), "scheduled", start, 10)
 			object, err := s.Upload(ctx, tenant, snap)
 			require.NoError(t, err)
 
-			// Overwrite the bytes through the S3 API, keeping the metadata.
-			raw := fake.raw(t)
-			info, err := raw.StatObject(ctx, testBucket, object.Key, minio.StatObjectOptions{})
-			require.NoError(t, err)
-			data := fake.objectBytes(t, object.Key)
-			data[len(data)/2] ^= 0xff
-			_, err = raw.PutObject(ctx, testBucket, object.Key, bytes.NewReader(data), int64(len(data)),
-				minio.PutObjectOptions{UserMetadata: info.UserMetadata})
-			require.NoError(t, err)
+			data := fake.Object(t, object.Key)
+			fake.Corrupt(t, object.Key)
 
 			dir := t.TempDir()
 			_, err = s.Download(ctx, tenant, object.Name, dir)
@@ -193,7 +187,10 @@ func TestDownloadRefusesAChangedObject(t *testing.T) {
 			assert.ErrorAs(t, err, &unusable, "a changed object is refused for good")
 			assertOnlyFiles(t, dir)
 
-			// Cut short instead.
+			// Cut short instead, the metadata kept.
+			raw := fake.Client(t)
+			info, err := raw.StatObject(ctx, testBucket, object.Key, minio.StatObjectOptions{})
+			require.NoError(t, err)
 			_, err = raw.PutObject(ctx, testBucket, object.Key, bytes.NewReader(data[:100]), 100,
 				minio.PutObjectOptions{UserMetadata: info.UserMetadata})
 			require.NoError(t, err)
@@ -208,7 +205,7 @@ func TestDownloadRefusesAChangedObject(t *testing.T) {
 func TestDownloadNeedsTheEncryptionKey(t *testing.T) {
 	fake := newFakeS3(t)
 	ctx := context.Background()
-	object, err := fake.store(t, withKey(keyA)).Upload(ctx, tenant, writeSnapshot(t, t.TempDir(), "scheduled", start, 10))
+	object, err := fake.store(t, withKey(keyA)).Upload(ctx, tenant, objectstoretest.WriteSnapshot(t, t.TempDir(), "scheduled", start, 10))
 	require.NoError(t, err)
 	dir := t.TempDir()
 
@@ -237,8 +234,8 @@ func TestUploadRemovesWhatTheStoreDidNotKeep(t *testing.T) {
 	fake := newFakeS3(t)
 	s := fake.store(t, noEdit)
 	ctx := context.Background()
-	fake.corruptPuts.Store(true)
-	_, err := s.Upload(ctx, tenant, writeSnapshot(t, t.TempDir(), "scheduled", start, 10))
+	fake.CorruptPuts.Store(true)
+	_, err := s.Upload(ctx, tenant, objectstoretest.WriteSnapshot(t, t.TempDir(), "scheduled", start, 10))
 	assert.ErrorContains(t, err, "object s3://snapshots/tenants/blue/scheduled-20261125T100000Z-rev10.db: read back")
 	assert.ErrorContains(t, err, "removed s3://snapshots/tenants/blue/scheduled-20261125T100000Z-rev10.db")
 	listed, err := s.List(ctx, tenant, "")
@@ -257,9 +254,9 @@ func TestDownloadOfAMissingNameSaysWhatThereIs(t *testing.T) {
 
 	local := t.TempDir()
 	for i := range 2 {
-		_, err := s.Upload(ctx, tenant, writeSnapshot(t, local, "scheduled", start.Add(time.Duration(i)*time.Hour), 5))
+		_, err := s.Upload(ctx, tenant, objectstoretest.WriteSnapshot(t, local, "scheduled", start.Add(time.Duration(i)*time.Hour), 5))
 		require.NoError(t, err)
-		fake.clock.advance(time.Minute)
+		fake.Clock.Advance(time.Minute)
 	}
 	dir := t.TempDir()
 	_, err = s.Download(ctx, tenant, "scheduled-20261125T100000Z-rev10.db", dir)
@@ -275,8 +272,8 @@ func TestObjectsNotUploadedAsSnapshotsAreListedNotDownloaded(t *testing.T) {
 	s := fake.store(t, noEdit)
 	ctx := context.Background()
 	// A snapshot copied in with another tool: the bytes are fine, but nothing vouches for them.
-	snap := writeSnapshot(t, t.TempDir(), "manual", start, 3)
-	_, err := fake.raw(t).FPutObject(ctx, testBucket, "tenants/blue/manual-20261125T100000Z-rev3.db", snap.Path, minio.PutObjectOptions{})
+	snap := objectstoretest.WriteSnapshot(t, t.TempDir(), "manual", start, 3)
+	_, err := fake.Client(t).FPutObject(ctx, testBucket, "tenants/blue/manual-20261125T100000Z-rev3.db", snap.Path, minio.PutObjectOptions{})
 	require.NoError(t, err)
 	listed, err := s.List(ctx, tenant, "")
 	require.NoError(t, err)
@@ -295,10 +292,10 @@ func TestPruneKeepsTheNewestOfTheSeriesAndTheKeptOne(t *testing.T) {
 	ctx := context.Background()
 	local := t.TempDir()
 	upload := func(series string, at time.Time, revision int64) string {
-		snap := writeSnapshot(t, local, series, at, revision)
+		snap := objectstoretest.WriteSnapshot(t, local, series, at, revision)
 		object, err := s.Upload(ctx, tenant, snap)
 		require.NoError(t, err)
-		fake.clock.advance(time.Minute)
+		fake.Clock.Advance(time.Minute)
 		return object.Name
 	}
 	pre1 := upload("pre-upgrade", start, 10)
@@ -334,20 +331,20 @@ func TestPruneKeepsTheNewestOfTheSeriesAndTheKeptOne(t *testing.T) {
 func TestCheck(t *testing.T) {
 	ctx := context.Background()
 	fake := newFakeS3(t)
-	endpoint := fake.server.Listener.Addr().String()
+	endpoint := fake.Endpoint()
 
 	assert.NoError(t, fake.store(t, func(c *Config) { c.Endpoint, c.Insecure, c.Region = endpoint, true, "us-east-1" }).Check(ctx), "host:port with Insecure")
 	assert.NoError(t, fake.store(t, func(c *Config) { c.Prefix = "etcd" }).Check(ctx), "a prefix with nothing under it")
 
 	err := fake.store(t, func(c *Config) { c.Bucket = "elsewhere" }).Check(ctx)
-	assert.ErrorContains(t, err, "bucket elsewhere does not exist at "+fake.server.URL)
+	assert.ErrorContains(t, err, "bucket elsewhere does not exist at "+fake.URL)
 	var refused *ConfigError
 	assert.ErrorAs(t, err, &refused, "a missing bucket is not worth a retry")
 
 	// gofakes3 checks no credentials: fakeS3 answers a foreign access key as S3 does, so this
 	// checks how the answer is read, not that a secret is checked.
 	err = fake.store(t, func(c *Config) { c.AccessKey = "someone-else" }).Check(ctx)
-	assert.ErrorContains(t, err, "access denied to bucket snapshots at "+fake.server.URL+": check the access key and secret")
+	assert.ErrorContains(t, err, "access denied to bucket snapshots at "+fake.URL+": check the access key and secret")
 	assert.ErrorAs(t, err, &refused, "refused credentials are not worth a retry")
 
 	// Nothing listens there. (With a region set, the error comes after minio-go's retries.)

@@ -1,14 +1,14 @@
 package objectstore
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/taowa/taowa/hooks/etcdsnapshot/objectstore/objectstoretest"
 )
 
 // The PKI goes to the store only encrypted, once per content; a restore gets the roots in force
@@ -24,16 +24,16 @@ func TestPKIRoots(t *testing.T) {
 	stored, err := s.PutPKI(ctx, tenant, "d1", []byte("roots-1"))
 	require.NoError(t, err)
 	assert.True(t, stored)
-	assert.NotContains(t, string(fake.objectBytes(t, "tenants/blue/pki/d1")), "roots-1", "stored encrypted")
-	first := fake.clock.Now()
-	fake.clock.advance(time.Hour)
+	assert.NotContains(t, string(fake.Object(t, "tenants/blue/pki/d1")), "roots-1", "stored encrypted")
+	first := fake.Clock.Now()
+	fake.Clock.Advance(time.Hour)
 	stored, err = s.PutPKI(ctx, tenant, "d1", []byte("roots-1"))
 	require.NoError(t, err)
 	assert.False(t, stored, "the same roots are stored once")
 	stored, err = s.PutPKI(ctx, tenant, "d2", []byte("roots-2"))
 	require.NoError(t, err)
 	assert.True(t, stored)
-	second := fake.clock.Now()
+	second := fake.Clock.Now()
 
 	roots, at, err := s.PKIAt(ctx, tenant, first.Add(30*time.Minute))
 	require.NoError(t, err)
@@ -54,14 +54,8 @@ func TestPKIRoots(t *testing.T) {
 	assert.ErrorAs(t, err, &unusable, "another key does not become this one")
 
 	// One byte changed, what was recorded kept.
-	raw := fake.raw(t)
-	data := fake.objectBytes(t, "tenants/blue/pki/d2")
-	info, err := raw.StatObject(ctx, "snapshots", "tenants/blue/pki/d2", minio.StatObjectOptions{})
-	require.NoError(t, err)
-	data[len(data)/2] ^= 0xff
-	_, err = raw.PutObject(ctx, "snapshots", "tenants/blue/pki/d2", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{UserMetadata: info.UserMetadata})
-	require.NoError(t, err)
-	_, _, err = s.PKIAt(ctx, tenant, fake.clock.Now())
+	fake.Corrupt(t, "tenants/blue/pki/d2")
+	_, _, err = s.PKIAt(ctx, tenant, fake.Clock.Now())
 	assert.ErrorContains(t, err, "object s3://snapshots/tenants/blue/pki/d2: SHA-256 mismatch: the object is corrupt")
 	assert.ErrorAs(t, err, &unusable)
 
@@ -80,13 +74,13 @@ func TestPrunePKIKeepsWhatSnapshotsNeed(t *testing.T) {
 		t.Helper()
 		_, err := s.PutPKI(ctx, tenant, digest, []byte("roots-"+digest))
 		require.NoError(t, err)
-		fake.clock.advance(time.Hour)
+		fake.Clock.Advance(time.Hour)
 	}
 	put("d1")
 	put("d2")
-	object, err := s.Upload(ctx, tenant, writeSnapshot(t, t.TempDir(), "scheduled", start, 10))
+	object, err := s.Upload(ctx, tenant, objectstoretest.WriteSnapshot(t, t.TempDir(), "scheduled", start, 10))
 	require.NoError(t, err)
-	fake.clock.advance(time.Hour)
+	fake.Clock.Advance(time.Hour)
 	put("d3")
 	put("d4")
 
@@ -97,7 +91,7 @@ func TestPrunePKIKeepsWhatSnapshotsNeed(t *testing.T) {
 	roots, _, err := s.PKIAt(ctx, tenant, object.Uploaded)
 	require.NoError(t, err)
 	assert.Equal(t, "roots-d2", string(roots), "the snapshot restores with its PKI still")
-	roots, _, err = s.PKIAt(ctx, tenant, fake.clock.Now())
+	roots, _, err = s.PKIAt(ctx, tenant, fake.Clock.Now())
 	require.NoError(t, err)
 	assert.Equal(t, "roots-d4", string(roots))
 
