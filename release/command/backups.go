@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"helm.sh/helm/v3/pkg/cli/values"
 
 	"github.com/taowa/taowa/release/tenants"
 	"github.com/taowa/taowa/versions"
@@ -16,7 +15,7 @@ import (
 
 func newSnapshots(g *globals) *cobra.Command {
 	var (
-		valueOpts values.Options
+		valueOpts valueFlags
 		verify    bool
 	)
 	cmd := &cobra.Command{
@@ -37,10 +36,10 @@ namespace.`,
 		Args: exactlyOneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := tenants.SnapshotsOptions{Verify: verify}
-			if len(valueOpts.Values)+len(valueOpts.ValueFiles) > 0 {
-				vals, err := valueOpts.MergeValues(nil)
+			if valueOpts.given() {
+				vals, err := valueOpts.merged()
 				if err != nil {
-					return fmt.Errorf("values: %w", err)
+					return err
 				}
 				opts.Values = vals
 			}
@@ -65,8 +64,7 @@ namespace.`,
 			})
 		},
 	}
-	cmd.Flags().StringArrayVar(&valueOpts.Values, "set", nil, "a chart value naming the store, key=value (repeatable; as helm --set)")
-	cmd.Flags().StringArrayVarP(&valueOpts.ValueFiles, "values", "f", nil, "a YAML file of chart values naming the store (repeatable)")
+	valueOpts.register(cmd, "a chart value naming the store, key=value (repeatable; as helm --set)", "a YAML file of chart values naming the store (repeatable)")
 	cmd.Flags().BoolVar(&verify, "verify", false, "check every copy: on the volume, etcd's SHA-256 and the database; in the store, the downloaded bytes too")
 	return cmd
 }
@@ -75,7 +73,7 @@ func newRestore(g *globals) *cobra.Command {
 	var (
 		opts      tenants.RestoreOptions
 		version   string
-		valueOpts values.Options
+		valueOpts valueFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "restore NAME --from NAMESPACE/TENANT",
@@ -103,9 +101,9 @@ own instead.`,
 				}
 				opts.KubernetesVersion = v
 			}
-			vals, err := valueOpts.MergeValues(nil)
+			vals, err := valueOpts.merged()
 			if err != nil {
-				return fmt.Errorf("values: %w", err)
+				return err
 			}
 			opts.Values = vals
 			m, err := g.manager()
@@ -124,8 +122,7 @@ own instead.`,
 	cmd.Flags().BoolVar(&opts.FreshPKI, "fresh-pki", false, "a new PKI instead of the old tenant's: its clients do not work, and its Secrets encrypted at rest cannot be read")
 	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "", "the snapshot's name (taowa snapshots lists them); default: the newest")
 	cmd.Flags().StringVar(&version, "version", "", "Kubernetes version of the new tenant (default: "+versions.Default().String()+"); the snapshot's or the next minor")
-	cmd.Flags().StringArrayVar(&valueOpts.Values, "set", nil, "a chart value, key=value (repeatable; as helm --set)")
-	cmd.Flags().StringArrayVarP(&valueOpts.ValueFiles, "values", "f", nil, "a YAML file of chart values (repeatable)")
+	valueOpts.register(cmd, "a chart value, key=value (repeatable; as helm --set)", "a YAML file of chart values (repeatable)")
 	cmd.Flags().BoolVar(&opts.CreateNamespace, "create-namespace", false, "create the namespace if it does not exist")
 	rolloutFlags(cmd, &opts.Rollout, "uninstall the release again if the install fails")
 	_ = cmd.MarkFlagRequired("from")

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"helm.sh/helm/v3/pkg/cli/values"
 
 	"github.com/taowa/taowa/release/tenants"
 	"github.com/taowa/taowa/versions"
@@ -17,7 +16,7 @@ import (
 func newCreate(g *globals) *cobra.Command {
 	var (
 		version         string
-		valueOpts       values.Options
+		valueOpts       valueFlags
 		createNamespace bool
 		operator        bool
 		rollout         tenants.Rollout
@@ -38,7 +37,7 @@ func newCreate(g *globals) *cobra.Command {
 				opts.KubernetesVersion = v
 			}
 			if operator {
-				if len(valueOpts.Values)+len(valueOpts.ValueFiles) > 0 || createNamespace {
+				if valueOpts.given() || createNamespace {
 					return errors.New("--set, --values and --create-namespace do not go with --operator: a Cluster's spec has fields of its own (kubectl apply a Cluster to set them)")
 				}
 				k := opts.KubernetesVersion
@@ -51,10 +50,9 @@ func newCreate(g *globals) *cobra.Command {
 				}
 				return createCluster(cmd.Context(), g, m, args[0], k, rollout)
 			}
-			// No getters: values come from files and flags, never from URLs.
-			vals, err := valueOpts.MergeValues(nil)
+			vals, err := valueOpts.merged()
 			if err != nil {
-				return fmt.Errorf("values: %w", err)
+				return err
 			}
 			opts.Values = vals
 			m, err := g.manager()
@@ -70,8 +68,7 @@ func newCreate(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&version, "version", "", fmt.Sprintf("Kubernetes version of the tenant (default %s; minors %s to %s)",
 		versions.Default(), versions.Supported()[0], versions.Supported()[len(versions.Supported())-1]))
-	cmd.Flags().StringArrayVar(&valueOpts.Values, "set", nil, "a chart value, key=value (repeatable; as helm --set)")
-	cmd.Flags().StringArrayVarP(&valueOpts.ValueFiles, "values", "f", nil, "a YAML file of chart values (repeatable)")
+	valueOpts.register(cmd, "a chart value, key=value (repeatable; as helm --set)", "a YAML file of chart values (repeatable)")
 	cmd.Flags().BoolVar(&createNamespace, "create-namespace", false, "create the namespace if it does not exist")
 	cmd.Flags().BoolVar(&operator, "operator", false, "create a Cluster object for the taowa operator instead of installing the release here")
 	rolloutFlags(cmd, &rollout, "uninstall the release again if the install fails")
@@ -85,7 +82,7 @@ func newUpgrade(g *globals) *cobra.Command {
 		allNamespaces bool
 		maxParallel   int
 		canary        int
-		valueOpts     values.Options
+		valueOpts     valueFlags
 		rollout       tenants.Rollout
 	)
 	cmd := &cobra.Command{
@@ -109,14 +106,14 @@ func newUpgrade(g *globals) *cobra.Command {
 				return err
 			}
 			if all {
-				if len(valueOpts.Values) > 0 {
+				if valueOpts.given() {
 					return errors.New("--set goes with one release, not --all")
 				}
 				return upgradeFleet(g, cmd, m, target, allNamespaces, tenants.FleetOptions{MaxParallel: maxParallel, Canary: canary, Rollout: rollout})
 			}
-			vals, err := valueOpts.MergeValues(nil)
+			vals, err := valueOpts.merged()
 			if err != nil {
-				return fmt.Errorf("values: %w", err)
+				return err
 			}
 			// A Cluster-owned release is upgraded through its Cluster (tenants.Manager.Upgrade).
 			res, err := m.Upgrade(cmd.Context(), args[0], tenants.UpgradeOptions{Namespace: g.releaseNamespace(), To: target, Values: vals, Rollout: rollout})
@@ -132,7 +129,7 @@ func newUpgrade(g *globals) *cobra.Command {
 	cmd.Flags().BoolVarP(&allNamespaces, "all-namespaces", "A", false, "with --all: in every namespace")
 	cmd.Flags().IntVar(&maxParallel, "max-parallel", 1, "with --all: upgrades at once after the canaries")
 	cmd.Flags().IntVar(&canary, "canary", 0, "with --all: releases upgraded first, one at a time; a failure stops the rest")
-	cmd.Flags().StringArrayVar(&valueOpts.Values, "set", nil, "a chart value to change too, key=value (repeatable)")
+	valueOpts.register(cmd, "a chart value to change too, key=value (repeatable)", "")
 	rolloutFlags(cmd, &rollout, "roll a failed step back to the previous revision")
 	return cmd
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/cli/values"
 
 	"github.com/taowa/taowa/release/tenants"
 	"github.com/taowa/taowa/versions"
@@ -16,7 +15,7 @@ func newRender(g *globals) *cobra.Command {
 	var (
 		version     string
 		kubeVersion string
-		valueOpts   values.Options
+		valueOpts   valueFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "render NAME",
@@ -35,18 +34,17 @@ same arguments give the same bytes.`,
 				}
 				opts.KubernetesVersion = v
 			}
-			vals, err := valueOpts.MergeValues(nil)
+			vals, err := valueOpts.merged()
 			if err != nil {
-				return fmt.Errorf("values: %w", err)
+				return err
 			}
 			opts.Values = vals
 			return render(g, cmd, opts)
 		},
 	}
 	cmd.Flags().StringVar(&version, "version", "", fmt.Sprintf("Kubernetes version of the tenant (default %s)", versions.Default()))
-	cmd.Flags().StringArrayVar(&valueOpts.Values, "set", nil, "a chart value, key=value (repeatable; as helm --set)")
+	valueOpts.register(cmd, "a chart value, key=value (repeatable; as helm --set)", "a YAML file of chart values (repeatable)")
 	cmd.Flags().StringArrayVar(&valueOpts.StringValues, "set-string", nil, "a chart value kept a string, key=value (repeatable)")
-	cmd.Flags().StringArrayVarP(&valueOpts.ValueFiles, "values", "f", nil, "a YAML file of chart values (repeatable)")
 	cmd.Flags().StringVar(&kubeVersion, "kube-version", "", "Kubernetes version of the cluster the release goes to (Helm's Capabilities.KubeVersion)")
 	return cmd
 }
