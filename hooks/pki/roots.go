@@ -32,14 +32,15 @@ type RootSecret struct {
 	Data map[string][]byte `json:"data"`
 }
 
-// Digest identifies the roots' content: a backup of the same roots need not be stored twice.
-func (r Roots) Digest() (string, error) {
-	b, err := json.Marshal(r) // maps marshal with sorted keys: the same roots, the same bytes
+// Marshal returns the roots as JSON, and their digest, which identifies the content: a backup
+// of the same roots need not be stored twice.
+func (r Roots) Marshal() (data []byte, digest string, err error) {
+	data, err = json.Marshal(r) // maps marshal with sorted keys: the same roots, the same bytes
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
+	sum := sha256.Sum256(data)
+	return data, hex.EncodeToString(sum[:]), nil
 }
 
 // ExportRoots reads the release's root Secrets. The encryption configuration is missing when

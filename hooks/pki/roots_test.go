@@ -24,13 +24,14 @@ func TestRootsMoveToAnotherRelease(t *testing.T) {
 	roots, err := ExportRoots(ctx, client, from)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, RootSecrets, keys(roots))
-	digest, err := roots.Digest()
+	data, digest, err := roots.Marshal()
 	require.NoError(t, err)
 	again, err := ExportRoots(ctx, client, from)
 	require.NoError(t, err)
-	againDigest, err := again.Digest()
+	againData, againDigest, err := again.Marshal()
 	require.NoError(t, err)
 	assert.Equal(t, digest, againDigest, "the same roots, the same digest")
+	assert.Equal(t, data, againData, "the same roots, the same bytes")
 
 	to := from
 	to.Release, to.Namespace = "new", "b"

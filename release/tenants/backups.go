@@ -3,7 +3,6 @@ package tenants
 import (
 	"cmp"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,14 +24,8 @@ import (
 	"github.com/taowa/taowa/hooks/pki"
 )
 
-// The chart's values that say where snapshots go besides the snapshot volume, and what the
-// Secrets they name hold (hook-etcd-snapshot.yaml mounts the same keys).
+// The chart's values that name a snapshot to restore from.
 const (
-	valueObjectStore       = "objectStore"
-	secretKeyAccessKey     = "access-key"
-	secretKeySecretKey     = "secret-key"
-	secretKeyCA            = "ca.crt"
-	secretKeyEncryption    = "key"
 	valueRestoreFrom       = "restoreFrom"
 	valueRestoreFromTenant = "restoreFromTenant"
 )
@@ -52,7 +45,7 @@ func objectStoreValues(ch *chart.Chart, values map[string]any) (storeValues, err
 	if err != nil {
 		return storeValues{}, err
 	}
-	table, err := all.Table("etcd.snapshots." + valueObjectStore)
+	table, err := all.Table("etcd.snapshots.objectStore")
 	if err != nil {
 		return storeValues{}, fmt.Errorf("etcd.snapshots.objectStore: %w", err)
 	}
@@ -73,38 +66,12 @@ func (m *Manager) openStore(ctx context.Context, namespace string, v storeValues
 	if err != nil {
 		return nil, err
 	}
-	secretData := func(name string, keys ...string) (map[string][]byte, error) {
-		s, err := client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("Secret %s/%s of the object store: %w", namespace, name, err)
-		}
-		for _, k := range keys {
-			if len(s.Data[k]) == 0 {
-				return nil, fmt.Errorf("Secret %s/%s of the object store has no key %s", namespace, name, k)
-			}
-		}
-		return s.Data, nil
-	}
 	if v.CredentialsSecret == "" {
 		return nil, errors.New("etcd.snapshots.objectStore.credentialsSecret is empty")
 	}
-	creds, err := secretData(v.CredentialsSecret, secretKeyAccessKey, secretKeySecretKey)
-	if err != nil {
-		return nil, err
-	}
-	cfg := objectstore.Config{Endpoint: v.Endpoint, Bucket: v.Bucket, Prefix: v.Prefix, Region: v.Region, Insecure: v.Insecure,
-		AccessKey: strings.TrimSpace(string(creds[secretKeyAccessKey])), SecretKey: strings.TrimSpace(string(creds[secretKeySecretKey])),
-		CA: creds[secretKeyCA]}
-	if v.EncryptionKeySecret != "" {
-		data, err := secretData(v.EncryptionKeySecret, secretKeyEncryption)
-		if err != nil {
-			return nil, err
-		}
-		if cfg.EncryptionKey, err = hex.DecodeString(strings.TrimSpace(string(data[secretKeyEncryption]))); err != nil {
-			return nil, fmt.Errorf("Secret %s/%s, key %s: want %d hex digits: %w", namespace, v.EncryptionKeySecret, secretKeyEncryption, 2*objectstore.EncryptionKeySize, err)
-		}
-	}
-	return objectstore.New(cfg)
+	cfg := objectstore.Config{Endpoint: v.Endpoint, Bucket: v.Bucket, Prefix: v.Prefix, Region: v.Region, Insecure: v.Insecure}
+	read := objectstore.SecretsReader(ctx, client, namespace, v.CredentialsSecret, v.EncryptionKeySecret)
+	return objectstore.Open(cfg, read, v.EncryptionKeySecret != "")
 }
 
 // SnapshotsOptions say whose snapshots to list and where the store is.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"maps"
 	"strings"
 	"testing"
@@ -236,7 +235,7 @@ func TestSnapshotsStoreSecrets(t *testing.T) {
 			name: "credentials with an empty access-key",
 			secrets: map[string]map[string]string{
 				"ns-a/" + storeCredentialSecret: {"access-key": "", "secret-key": storeSecretKey}, "ns-a/" + storeKeySecret: key},
-			want: []string{"Secret ns-a/" + storeCredentialSecret, "no key access-key"},
+			want: []string{"Secret ns-a/" + storeCredentialSecret + ", key access-key is empty"},
 		},
 		{
 			name:    "no encryption key Secret",
@@ -280,7 +279,7 @@ func TestSnapshotsOfAnInstalledReleaseWithoutItsSecret(t *testing.T) {
 
 	_, err := m.Snapshots(context.Background(), "ns-a", "tenant-a", SnapshotsOptions{})
 	require.Error(t, err)
-	require.Contains(t, err.Error(), "Secret ns-a/"+storeCredentialSecret+" of the object store has no key secret-key")
+	require.Contains(t, err.Error(), "Secret ns-a/"+storeCredentialSecret+" has no key secret-key")
 }
 
 // restoreOptions restore tenant-b in ns-b from the deleted tenant ns-a/tenant-a.
@@ -317,9 +316,7 @@ var testRoots = pki.Roots{
 func (f *fakeStore) putRoots(t *testing.T, tenant string, roots pki.Roots) {
 	t.Helper()
 	f.Clock.Advance(time.Minute)
-	data, err := json.Marshal(roots)
-	require.NoError(t, err)
-	digest, err := roots.Digest()
+	data, digest, err := roots.Marshal()
 	require.NoError(t, err)
 	stored, err := f.uploader.PutPKI(context.Background(), tenant, digest, data)
 	require.NoError(t, err)

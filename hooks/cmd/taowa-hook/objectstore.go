@@ -2,29 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/taowa/taowa/hooks/etcdsnapshot"
 	"github.com/taowa/taowa/hooks/etcdsnapshot/objectstore"
 	"github.com/taowa/taowa/hooks/pki"
-)
-
-// Keys of the Secret the chart mounts at --s3-credentials-dir (etcd.snapshots.objectStore).
-const (
-	credentialAccessKey = "access-key"
-	credentialSecretKey = "secret-key"
-	credentialCA        = "ca.crt"
 )
 
 // storeFlags say where verified snapshots go besides the snapshot volume.
@@ -60,104 +49,33 @@ func (s *storeFlags) registerSecrets(fs *flag.FlagSet) {
 // store opens the object store with the credentials and key the chart mounts, or returns nil
 // when none is configured.
 func (s *storeFlags) store() (*objectstore.Store, error) {
-	if s.cfg.Endpoint != "" && s.credentialsDir == "" {
+	if s.cfg.Endpoint == "" {
+		return nil, nil
+	}
+	if s.credentialsDir == "" {
 		return nil, &objectstore.ConfigError{Err: errors.New("--s3-credentials-dir is required with --s3-endpoint")}
 	}
-	return s.open(func(secret, key string) ([]byte, error) {
-		dir := s.credentialsDir
-		if secret == secretOfKey {
-			dir = filepath.Dir(s.encryptionKey)
-			key = filepath.Base(s.encryptionKey)
+	return objectstore.Open(s.cfg, func(from, key string) ([]byte, string, error) {
+		path := filepath.Join(s.credentialsDir, key)
+		if from == objectstore.FromEncryptionKey {
+			path = s.encryptionKey
 		}
-		return os.ReadFile(filepath.Join(dir, key))
+		data, err := os.ReadFile(path)
+		return data, path, err
 	}, s.encryptionKey != "")
 }
 
 // storeFromAPI opens the object store with the credentials and key of the Secrets
-// registerSecrets named, read through the API (nothing of them written to disk).
+// registerSecrets named, read through the API (nothing of them written to disk), or returns nil
+// when none is configured.
 func (s *storeFlags) storeFromAPI(ctx context.Context, meta kubernetes.Interface, namespace string) (*objectstore.Store, error) {
-	if s.cfg.Endpoint != "" && s.credentialsSecret == "" {
-		return nil, &objectstore.ConfigError{Err: errors.New("--s3-credentials-secret is required with --s3-endpoint")}
-	}
-	secrets := map[string]*corev1.Secret{}
-	return s.open(func(secret, key string) ([]byte, error) {
-		name := s.credentialsSecret
-		if secret == secretOfKey {
-			name, key = s.encryptionKeySecret, "key"
-		}
-		if secrets[name] == nil {
-			got, err := meta.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return nil, fmt.Errorf("Secret %s/%s: %w", namespace, name, err)
-			}
-			secrets[name] = got
-		}
-		v, ok := secrets[name].Data[key]
-		if !ok {
-			return nil, fmt.Errorf("Secret %s/%s has no key %s: %w", namespace, name, key, os.ErrNotExist)
-		}
-		return v, nil
-	}, s.encryptionKeySecret != "")
-}
-
-// The Secrets a credential comes from: the store's credentials, or the encryption key.
-const (
-	secretOfCredentials = "credentials"
-	secretOfKey         = "key"
-)
-
-// open opens the store with what read gives: read(secretOfCredentials, access-key), ... What is
-// wrong here is wrong in the release's values or Secrets: a ConfigError.
-func (s *storeFlags) open(read func(secret, key string) ([]byte, error), encrypted bool) (*objectstore.Store, error) {
 	if s.cfg.Endpoint == "" {
 		return nil, nil
 	}
-	refused := func(err error) (*objectstore.Store, error) { return nil, &objectstore.ConfigError{Err: err} }
-	cfg := s.cfg
-	credential := func(key string) (string, error) {
-		b, err := read(secretOfCredentials, key)
-		if err != nil {
-			return "", fmt.Errorf("object store credentials: %w (the Secret etcd.snapshots.objectStore.credentialsSecret names must exist and hold keys %s and %s)",
-				err, credentialAccessKey, credentialSecretKey)
-		}
-		return strings.TrimSpace(string(b)), nil
+	if s.credentialsSecret == "" {
+		return nil, &objectstore.ConfigError{Err: errors.New("--s3-credentials-secret is required with --s3-endpoint")}
 	}
-	var err error
-	if cfg.AccessKey, err = credential(credentialAccessKey); err != nil {
-		return refused(err)
-	}
-	if cfg.SecretKey, err = credential(credentialSecretKey); err != nil {
-		return refused(err)
-	}
-	if ca, err := read(secretOfCredentials, credentialCA); err == nil {
-		cfg.CA = ca
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return refused(err)
-	}
-	if encrypted {
-		b, err := read(secretOfKey, "")
-		if err != nil {
-			return refused(fmt.Errorf("snapshot encryption key: %w", err))
-		}
-		if cfg.EncryptionKey, err = parseEncryptionKey(b); err != nil {
-			return refused(err)
-		}
-	}
-	store, err := objectstore.New(cfg)
-	if err != nil {
-		return refused(err)
-	}
-	return store, nil
-}
-
-// parseEncryptionKey reads an AES-256 key written as 64 hex digits (`openssl rand -hex 32`).
-func parseEncryptionKey(b []byte) ([]byte, error) {
-	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(key) != objectstore.EncryptionKeySize {
-		return nil, fmt.Errorf("snapshot encryption key: want %d hex digits (openssl rand -hex %d), not %d bytes that are not",
-			2*objectstore.EncryptionKeySize, objectstore.EncryptionKeySize, len(b))
-	}
-	return key, nil
+	return objectstore.Open(s.cfg, objectstore.SecretsReader(ctx, meta, namespace, s.credentialsSecret, s.encryptionKeySecret), s.encryptionKeySecret != "")
 }
 
 // upload stores a verified snapshot of series, then prunes the series in the store, and the PKI
@@ -191,11 +109,7 @@ func (s *storeFlags) backupPKI(ctx context.Context, store *objectstore.Store, me
 	if err != nil {
 		return err
 	}
-	digest, err := roots.Digest()
-	if err != nil {
-		return err
-	}
-	data, err := json.Marshal(roots)
+	data, digest, err := roots.Marshal()
 	if err != nil {
 		return err
 	}
