@@ -28,10 +28,12 @@ for the store, the SHA-256 recorded at upload and whether it is encrypted. --ver
 copy: on the volume, etcd's own SHA-256 and the database; in the store, the downloaded bytes against
 the recorded SHA-256, then the decrypted snapshot as on the volume.
 
-For a tenant that was uninstalled or deleted, name the store with --set or -f as at install; the
-Secrets those values name are read in the namespace. The volume outlives an uninstall, not the
-namespace.`,
+For a tenant that was uninstalled or deleted, name the store with --set or -f as at install; for
+an installed one, values given go on top of its own (for example the store's address as this host
+reaches it). The Secrets the values name are read in the namespace. The volume outlives an
+uninstall, not the namespace.`,
 		Example: `  taowa snapshots tenant-a -n tenant-a --verify
+  taowa snapshots tenant-a -n tenant-a --set etcd.snapshots.objectStore.endpoint=10.96.0.40:7070
   taowa snapshots old-tenant -n tenants -f store.yaml -o json`,
 		Args: exactlyOneName,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -76,8 +76,9 @@ func (m *Manager) openStore(ctx context.Context, namespace string, v storeValues
 
 // SnapshotsOptions say whose snapshots to list and where the store is.
 type SnapshotsOptions struct {
-	// Values, when set, name the store (etcd.snapshots.objectStore) instead of the release's
-	// own values, e.g. for a tenant that was deleted; its Secrets are read in Namespace.
+	// Values name the store (etcd.snapshots.objectStore) of a tenant that was uninstalled or
+	// deleted, or override the release's values, e.g. with the store's address as this host
+	// reaches it; the Secrets they name are read in the tenant's namespace.
 	Values map[string]any
 	// Verify checks each snapshot: on the volume, its SHA-256 and database; in the store, its
 	// bytes downloaded against the SHA-256 recorded at upload, then as an etcd snapshot.
@@ -135,17 +136,23 @@ func (m *Manager) Snapshots(ctx context.Context, namespace, name string, opts Sn
 	}
 	var list SnapshotList
 	values := opts.Values
-	if values == nil {
-		rel, err := m.latest(namespace, name)
-		switch {
-		case errors.Is(err, driver.ErrReleaseNotFound):
-			// Uninstalled: its volume is kept; its store is for the caller to name.
+	rel, err := m.latest(namespace, name)
+	switch {
+	case errors.Is(err, driver.ErrReleaseNotFound):
+		// Uninstalled: its volume is kept; its store is for the caller to name.
+		if values == nil {
 			list.NotListed = append(list.NotListed, "object store: no release "+name+" whose values name one (name it with --set or -f etcd.snapshots.objectStore...)")
-		case err != nil:
-			return fail(err)
-		default:
-			values = rel.Config
 		}
+	case err != nil:
+		return fail(err)
+	default:
+		// The release's values with those given on top, as helm upgrade --reuse-values --set
+		// does: e.g. the store's address as this host reaches it.
+		given := map[string]any{}
+		if err := remarshal(opts.Values, &given); err != nil {
+			return fail(err)
+		}
+		values = chartutil.CoalesceTables(given, rel.Config)
 	}
 	all, err := chartutil.CoalesceValues(ch, values)
 	if err != nil {

@@ -186,6 +186,14 @@ func TestSnapshotsOfAnInstalledRelease(t *testing.T) {
 	require.Contains(t, got[1].Verified, "SHA-256 mismatch")
 	require.Contains(t, got[1].Verified, uploaded[1].Key)
 	require.Equal(t, "ok", got[2].Verified)
+
+	// Values given go on top of the release's, as with helm --reuse-values --set.
+	override := map[string]any{"etcd": map[string]any{"snapshots": map[string]any{"objectStore": map[string]any{"prefix": "elsewhere"}}}}
+	list, err = m.Snapshots(ctx, "ns-a", "tenant-a", SnapshotsOptions{Values: override})
+	require.NoError(t, err)
+	require.Equal(t, []string{"s3://" + storeBucket + "/elsewhere/ns-a/tenant-a/"}, list.Listed, "the release's store, another prefix")
+	require.Empty(t, list.Snapshots)
+	require.Equal(t, map[string]any{"prefix": "elsewhere"}, override["etcd"].(map[string]any)["snapshots"].(map[string]any)["objectStore"], "the caller's values unchanged")
 }
 
 func TestSnapshotsOfADeletedTenant(t *testing.T) {

@@ -211,6 +211,36 @@ func TestTenantLifecycle(t *testing.T) {
 		kubectl(t, "-n", ns, "delete", "job", "snapshot-back", "--wait")
 		assert.Len(t, listSnapshots(ctx, t, tn), 5)
 		assertStoredAsOnTheVolume(t)
+
+		// taowa snapshots of the installed tenant: its values name the store, with its address
+		// as this host reaches it on top.
+		listed := listedSnapshots(ctx, t, taowaCLI{namespace: ns}, rel, "--verify", "--set", "etcd.snapshots.objectStore.endpoint="+store.HostEndpoint)
+		require.Len(t, listed.Snapshots, 5)
+		for _, s := range listed.Snapshots {
+			require.NotNil(t, s.Volume, "%s on the volume", s.Name)
+			require.NotNil(t, s.Store, "%s in the store", s.Name)
+			assert.Equal(t, "ok", s.Volume.Verified, "%s on the volume", s.Name)
+			assert.Equal(t, "ok", s.Store.Verified, "%s in the store", s.Name)
+		}
+	})
+
+	// The store refusing the tenant's credentials stops an upgrade in its pre-upgrade hook, before
+	// any snapshot or change: the tenant serves as it was, and the next upgrade goes through.
+	t.Run("an upgrade is stopped by a store that refuses", func(t *testing.T) {
+		snapshots := listSnapshots(ctx, t, tn)
+		setStoreSecretKey(ctx, t, ns, "not-"+store.SecretKey)
+		out, err := helm3.output(ctx, append([]string{"upgrade", rel, chart, "-n", ns, "--reuse-values",
+			"--set", "scheduler.extraArgs.v=3", "--wait", "--timeout", "3m"}, postRender...)...)
+		setStoreSecretKey(ctx, t, ns, store.SecretKey)
+		require.Error(t, err, "an upgrade whose snapshot the store refuses:\n%s", out)
+		assert.Contains(t, out, "pre-upgrade hooks failed")
+		assert.Contains(t, kubectl(t, "-n", ns, "logs", "job/"+rel+"-pre-upgrade"), "access denied to bucket "+store.Bucket)
+		requireServes(ctx, t, tn, "1.36.3")
+		d, err := env.client.AppsV1().Deployments(ns).Get(ctx, rel+"-scheduler", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.NotContains(t, d.Spec.Template.Spec.Containers[0].Args, "--v=3", "nothing of the upgrade applied")
+		assert.Equal(t, snapshots, listSnapshots(ctx, t, tn), "no snapshot taken")
+		assertStoredAsOnTheVolume(t)
 	})
 
 	// An unknown TLS version makes kube-apiserver exit at start; Helm 3's --atomic and Helm 4's

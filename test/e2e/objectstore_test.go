@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/taowa/taowa/hack/metacluster"
 	"github.com/taowa/taowa/hooks/etcdsnapshot/objectstore"
@@ -68,6 +69,15 @@ func writeStoreSecrets(ctx context.Context, t *testing.T, ns string, store metac
 		_, err := env.client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, StringData: data}, metav1.CreateOptions{})
 		require.NoError(t, err, "Secret %s/%s", ns, name)
 	}
+}
+
+// setStoreSecretKey writes key as the secret key of ns's object store Secret: a wrong one makes
+// the store refuse the tenant's hooks.
+func setStoreSecretKey(ctx context.Context, t *testing.T, ns, key string) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"stringData":{"secret-key":%q}}`, key)
+	_, err := env.client.CoreV1().Secrets(ns).Patch(ctx, objectStoreSecret, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	require.NoError(t, err)
 }
 
 // corruptStored changes one byte of a stored object in place, keeping what was recorded with it:

@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/taowa/taowa/hack/metacluster"
+	"github.com/taowa/taowa/hooks/pki"
 	"github.com/taowa/taowa/release/api/v1alpha1"
 	"github.com/taowa/taowa/release/tenants"
 )
@@ -350,17 +351,12 @@ func assertSnapshotFailureReported(ctx context.Context, t *testing.T, clusters d
 	waitClusterNamed(ctx, t, clusters, "tc-certs", "tc-certs Ready", func(c *v1alpha1.Cluster) bool {
 		return conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
 	})
-	setSecretKey := func(key string) {
-		patch := fmt.Sprintf(`{"stringData":{"secret-key":%q}}`, key)
-		_, err := env.client.CoreV1().Secrets(ns).Patch(ctx, objectStoreSecret, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
-		require.NoError(t, err)
-	}
-	setSecretKey("not-" + store.SecretKey)
+	setStoreSecretKey(ctx, t, ns, "not-"+store.SecretKey)
 	kubectl(t, "-n", ns, "create", "job", "--from=cronjob/tc-certs-etcd-snapshot", "e2e-snapshot-refused")
 	c := waitClusterNamed(ctx, t, clusters, "tc-certs", "the failed snapshot reported", func(c *v1alpha1.Cluster) bool {
 		return conditionIs(c, v1alpha1.ConditionSnapshotsHealthy, metav1.ConditionFalse)
 	})
-	setSecretKey(store.SecretKey)
+	setStoreSecretKey(ctx, t, ns, store.SecretKey)
 	cond := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionSnapshotsHealthy)
 	assert.Equal(t, "SnapshotFailed", cond.Reason)
 	assert.Regexp(t, `Job e2e-snapshot-refused failed at \S+ \(PodFailurePolicy\)`, cond.Message, "failed at once: a refusal is not retried")
@@ -417,7 +413,8 @@ func assertClusterRestored(ctx context.Context, t *testing.T, clusters dynamic.R
 	final, err := storeClient(t, store, "", nil).List(ctx, ns+"/tc-certs", "final")
 	require.NoError(t, err)
 	require.Len(t, final, 1, "tc-certs' final snapshot in the store")
-	kubectlStdin(t, []byte(fmt.Sprintf(`apiVersion: taowa.io/v1alpha1
+	apply := func(snapshot string) {
+		kubectlStdin(t, []byte(fmt.Sprintf(`apiVersion: taowa.io/v1alpha1
 kind: Cluster
 metadata: {name: tc-restored}
 spec:
@@ -428,7 +425,25 @@ spec:
     snapshots:
       objectStore: {endpoint: %q, bucket: %s, insecure: true, credentialsSecret: %s, encryptionKeySecret: %s}
   deletionPolicy: Delete
-`, ns, final[0].Name, store.Endpoint, store.Bucket, objectStoreSecret, snapshotKeySecret)), "apply", "-n", ns, "-f", "-")
+`, ns, snapshot, store.Endpoint, store.Bucket, objectStoreSecret, snapshotKeySecret)), "apply", "-n", ns, "-f", "-")
+	}
+	// A snapshot that does not exist: refused, naming what does, and nothing installed.
+	apply("final-20200101T000000Z-rev1.db")
+	c := waitClusterNamed(ctx, t, clusters, "tc-restored", "the missing snapshot refused", func(c *v1alpha1.Cluster) bool {
+		return conditionIs(c, v1alpha1.ConditionDegraded, metav1.ConditionTrue)
+	})
+	degraded := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionDegraded)
+	assert.Equal(t, "Refused", degraded.Reason)
+	assert.Contains(t, degraded.Message, "no snapshot final-20200101T000000Z-rev1.db; the object store holds: ")
+	assert.Contains(t, degraded.Message, final[0].Name)
+	releases, err := env.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=tc-restored"})
+	require.NoError(t, err)
+	assert.Empty(t, releases.Items, "a refused restore installs nothing")
+	roots, err := env.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: pki.LabelRelease + "=tc-restored"})
+	require.NoError(t, err)
+	assert.Empty(t, roots.Items, "nor writes a PKI")
+
+	apply(final[0].Name)
 	waitClusterNamed(ctx, t, clusters, "tc-restored", "tc-restored Ready", func(c *v1alpha1.Cluster) bool {
 		return conditionIs(c, v1alpha1.ConditionReady, metav1.ConditionTrue)
 	})
