@@ -287,6 +287,21 @@ func TestTenantLifecycle(t *testing.T) {
 	})
 
 	t.Run("uninstall", func(t *testing.T) {
+		// The final snapshot refused by the store stops the uninstall in its pre-delete hook,
+		// before anything is deleted: Helm marks the release uninstalling, the tenant serves, no
+		// final snapshot is taken, and the uninstall that follows the store's repair completes.
+		setStoreSecretKey(ctx, t, ns, "not-"+store.SecretKey)
+		out, err := helm3.output(ctx, "uninstall", rel, "-n", ns, "--wait", "--timeout", "3m")
+		setStoreSecretKey(ctx, t, ns, store.SecretKey)
+		require.Error(t, err, "an uninstall whose final snapshot the store refuses:\n%s", out)
+		assert.Contains(t, out, "job "+rel+"-etcd-snapshot-final failed: PodFailurePolicy", "refused at once, not retried")
+		assert.Contains(t, kubectl(t, "-n", ns, "logs", "job/"+rel+"-etcd-snapshot-final"), "access denied to bucket "+store.Bucket)
+		assert.Contains(t, helm3.run(ctx, t, "status", rel, "-n", ns), "STATUS: uninstalling")
+		requireServes(ctx, t, tn, "1.36.3")
+		for _, s := range listSnapshots(ctx, t, tn) {
+			assert.False(t, strings.HasPrefix(s, "final-"), "no final snapshot yet: %s", s)
+		}
+
 		helm3.run(ctx, t, "uninstall", rel, "-n", ns, "--wait", "--timeout", "3m")
 		var final []string
 		for _, s := range listSnapshots(ctx, t, tn) {
