@@ -27,6 +27,8 @@ type Config struct {
 	CoreDNSVersion    string
 	// VersityGWVersion is the object store's (ObjectStoreUp).
 	VersityGWVersion string
+	// ArgoCDVersion is Argo CD's (ArgoCDUp).
+	ArgoCDVersion string
 	// CNIBinDir holds the bridge, host-local, portmap and loopback plugins.
 	CNIBinDir string
 }
@@ -84,6 +86,7 @@ func DefaultConfig() Config {
 		EtcdVersion:       envOr("ETCD_VERSION", "v3.6.16"),
 		CoreDNSVersion:    envOr("COREDNS_VERSION", "v1.14.7"),
 		VersityGWVersion:  envOr("VERSITYGW_VERSION", "v1.8.0"),
+		ArgoCDVersion:     envOr("ARGOCD_VERSION", "v3.6.1"),
 		CNIBinDir:         envOr("CNI_BIN_DIR", "/usr/lib/cni"),
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -105,17 +104,7 @@ func ObjectStoreDown(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
-	err = client.CoreV1().Namespaces().Delete(ctx, ObjectStoreNamespace, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete namespace %s: %w", ObjectStoreNamespace, err)
-	}
-	return waitFor(ctx, 2*time.Minute, func(ctx context.Context) error {
-		_, err := client.CoreV1().Namespaces().Get(ctx, ObjectStoreNamespace, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return errors.Join(err, fmt.Errorf("namespace %s is still there", ObjectStoreNamespace))
-	})
+	return deleteNamespace(ctx, client, ObjectStoreNamespace)
 }
 
 // applyObjectStore creates what is missing: the namespace, the root credentials (random, made
@@ -130,10 +119,7 @@ func applyObjectStore(ctx context.Context, client kubernetes.Interface, image st
 		kind   string
 		create func() error
 	}{
-		{"Namespace", func() error {
-			_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ObjectStoreNamespace}}, metav1.CreateOptions{})
-			return err
-		}},
+		{"Namespace", func() error { return createNamespace(ctx, client, ObjectStoreNamespace) }},
 		{"Secret", func() error {
 			_, err := client.CoreV1().Secrets(ObjectStoreNamespace).Create(ctx, &corev1.Secret{
 				ObjectMeta: metav1.ObjectMeta{Name: ObjectStoreName, Labels: labels},

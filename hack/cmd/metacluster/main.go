@@ -41,9 +41,17 @@ commands:
                 the S3 object store for tenants' snapshots (VersityGW, namespace taowa-objectstore,
                 bucket taowa-snapshots; its binary from hack/build-tools.sh versitygw); down removes
                 it and what it holds
+  argocd up|down
+                Argo CD's install.yaml in namespace argocd, images made here (its binary from
+                hack/build-tools.sh argocd, Debian's redis-server); without the taowa plugin, which
+                release/argocd/README.md adds
+  gitserver up [REPO ...]|down
+                git's smart HTTP in namespace taowa-git (Debian's git), with empty bare
+                repositories REPO.git that accept pushes; down removes it and its repositories
 
 environment: TAOWA_STATE (state, default /var/lib/taowa-meta), TAOWA_CACHE (built binaries,
-default ~/.cache/taowa), KUBERNETES_VERSION, ETCD_VERSION, COREDNS_VERSION, VERSITYGW_VERSION.
+default ~/.cache/taowa), KUBERNETES_VERSION, ETCD_VERSION, COREDNS_VERSION, VERSITYGW_VERSION,
+ARGOCD_VERSION.
 `
 
 func main() {
@@ -81,6 +89,10 @@ func main() {
 		err = node(ctx, cfg, args)
 	case "objectstore":
 		err = objectStore(ctx, cfg, args)
+	case "argocd":
+		err = argoCD(ctx, cfg, args)
+	case "gitserver":
+		err = gitServer(ctx, cfg, args)
 	default:
 		fmt.Fprintf(os.Stderr, "taowa-metacluster: unknown command %q\n%s", cmd, usage)
 		os.Exit(2)
@@ -190,4 +202,25 @@ func objectStore(ctx context.Context, cfg metacluster.Config, args []string) err
 		return metacluster.ObjectStoreDown(ctx, cfg)
 	}
 	return fmt.Errorf("usage: taowa-metacluster objectstore up|down")
+}
+
+func argoCD(ctx context.Context, cfg metacluster.Config, args []string) error {
+	switch {
+	case len(args) == 1 && args[0] == "up":
+		return metacluster.ArgoCDUp(ctx, cfg, os.Stdout)
+	case len(args) == 1 && args[0] == "down":
+		return metacluster.ArgoCDDown(ctx, cfg)
+	}
+	return fmt.Errorf("usage: taowa-metacluster argocd up|down")
+}
+
+func gitServer(ctx context.Context, cfg metacluster.Config, args []string) error {
+	switch {
+	case len(args) >= 1 && args[0] == "up":
+		_, err := metacluster.GitServerUp(ctx, cfg, os.Stdout, args[1:]...)
+		return err
+	case len(args) == 1 && args[0] == "down":
+		return metacluster.GitServerDown(ctx, cfg)
+	}
+	return fmt.Errorf("usage: taowa-metacluster gitserver up [REPO ...]|down")
 }

@@ -1,0 +1,287 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/taowa/taowa/hack/metacluster"
+	"github.com/taowa/taowa/hooks/pki"
+)
+
+// argoApp is what the test reads of an Argo CD Application.
+type argoApp struct {
+	Metadata struct {
+		Name string
+	}
+	Status struct {
+		Sync struct {
+			Status, Revision string
+		}
+		Health struct {
+			Status, Message string
+		}
+		ReconciledAt   string `json:"reconciledAt"`
+		OperationState *struct {
+			Phase, Message string
+			SyncResult     struct {
+				Revision  string
+				Resources []struct {
+					Kind, Name, Status, Message, HookPhase string
+				}
+			} `json:"syncResult"`
+		} `json:"operationState"`
+	}
+}
+
+// tenantsRepo is a clone of the git server's tenants repository, on the host.
+type tenantsRepo struct {
+	dir string
+	env []string
+}
+
+func (r tenantsRepo) git(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-C", r.dir}, args...)...)
+	cmd.Env = r.env
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "git %s: %s", strings.Join(args, " "), out)
+	return strings.TrimSpace(string(out))
+}
+
+// setTenant writes tenants/NAME.yaml as release/argocd/applicationset.yaml describes it.
+func (r tenantsRepo) setTenant(t *testing.T, name, version string) {
+	t.Helper()
+	file := fmt.Sprintf("name: %s\nkubernetesVersion: %q\nvalues: |\n  profile: small\n", name, version)
+	require.NoError(t, os.WriteFile(filepath.Join(r.dir, "tenants", name+".yaml"), []byte(file), 0o644))
+}
+
+// push commits everything and pushes it, and returns the commit.
+func (r tenantsRepo) push(t *testing.T, message string) string {
+	t.Helper()
+	r.git(t, "add", "-A")
+	r.git(t, "commit", "--quiet", "-m", message)
+	r.git(t, "push", "--quiet", "origin", "main")
+	return r.git(t, "rev-parse", "HEAD")
+}
+
+// TestArgoCDSyncsTenantsFromGit runs tenants the way a platform team does with Argo CD: a real
+// Argo CD on the meta cluster, the taowa plugin added exactly as release/argocd/README.md says,
+// and release/argocd/applicationset.yaml over a git repository served in the cluster.
+func TestArgoCDSyncsTenantsFromGit(t *testing.T) {
+	if os.Getenv("TAOWA_E2E_ARGOCD") == "" {
+		t.Skip("make e2e-argocd runs it (Argo CD is built from its module, about 18 minutes cold)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	start := time.Now()
+	require.NoError(t, metacluster.ArgoCDUp(ctx, env.meta, os.Stdout))
+	gitServer, err := metacluster.GitServerUp(ctx, env.meta, os.Stdout, "tenants")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		kubectl(t, "-n", metacluster.ArgoCDNamespace, "delete", "--ignore-not-found", "--wait", "--timeout=5m", "applicationset/tenant-masters")
+		assert.NoError(t, metacluster.GitServerDown(context.Background(), env.meta))
+	})
+	addTaowaPlugin(t)
+	t.Logf("Argo CD, the git server and the plugin ready after %.1fs", time.Since(start).Seconds())
+
+	// The tenants repository: the chart and one file per tenant.
+	repo := tenantsRepo{dir: t.TempDir(), env: []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"),
+		"GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@taowa.invalid", "GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@taowa.invalid"}}
+	repo.git(t, "clone", "--quiet", gitServer.HostURL+"/tenants.git", ".")
+	require.NoError(t, os.MkdirAll(filepath.Join(repo.dir, "charts"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(repo.dir, "tenants"), 0o755))
+	out, err := exec.Command("cp", "-r", filepath.Join(repoRoot(), "charts", "tenant-master"), filepath.Join(repo.dir, "charts")).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	tenantVersions := map[string]string{"argo-a": "1.36.3", "argo-b": "1.35.4", "argo-c": "1.37.2"}
+	for name, version := range tenantVersions {
+		repo.setTenant(t, name, version)
+		t.Cleanup(func() {
+			_ = env.client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+		})
+	}
+	revision := repo.push(t, "three tenants")
+
+	appset, err := os.ReadFile(filepath.Join(repoRoot(), "release", "argocd", "applicationset.yaml"))
+	require.NoError(t, err)
+	appset = []byte(strings.ReplaceAll(string(appset), "https://git.example.com/platform/tenants.git", gitServer.URL+"/tenants.git"))
+	kubectlStdin(t, appset, "apply", "-f", "-")
+
+	// The first sync creates each tenant; each becomes Synced and Healthy and serves.
+	synced := time.Now()
+	for name, version := range tenantVersions {
+		app := waitApp(ctx, t, name, revision)
+		assert.Equal(t, "Healthy", app.Status.Health.Status)
+		requireServes(ctx, t, tenant{release: name, namespace: name}, version)
+	}
+	t.Logf("three tenants synced, Healthy and serving %.1fs after the ApplicationSet", time.Since(synced).Seconds())
+	a := tenant{release: "argo-a", namespace: "argo-a", version: "1.36.3"}
+	writeObjects(ctx, t, tenantClient(ctx, t, a))
+	pkiVersions := secretVersions(ctx, t, "argo-c")
+
+	// One minor up, by a commit: the skew gate and the snapshot run as PreSync hooks.
+	repo.setTenant(t, "argo-a", "1.37.2")
+	revision = repo.push(t, "argo-a: Kubernetes 1.37")
+	refreshApplicationSet(t)
+	app := waitApp(ctx, t, "argo-a", revision)
+	assert.Equal(t, "Healthy", app.Status.Health.Status)
+	requireServes(ctx, t, tenant{release: "argo-a", namespace: "argo-a"}, "1.37.2")
+	assertObjects(ctx, t, a)
+	logs := kubectl(t, "-n", "argo-a", "logs", "job/argo-a-pre-upgrade")
+	assert.Contains(t, logs, "skew-check", "the skew gate ran before the upgrade")
+	assert.True(t, slices.ContainsFunc(listSnapshots(ctx, t, a), func(s string) bool { return strings.Contains(s, "pre-upgrade") }),
+		"the pre-upgrade snapshot was taken")
+
+	// Two minors up fails the sync in the skew gate; the tenant keeps serving its version.
+	repo.setTenant(t, "argo-b", "1.37.2")
+	revision = repo.push(t, "argo-b: Kubernetes 1.37, skipping 1.36")
+	refreshApplicationSet(t)
+	failed := waitAppOperation(ctx, t, "argo-b", revision, "Failed", "Error")
+	t.Logf("argo-b's sync: %s: %s", failed.Status.OperationState.Phase, failed.Status.OperationState.Message)
+	assert.Contains(t, failed.Status.OperationState.Message, "argo-b-pre-upgrade", "the sync names the hook that refused")
+	logs = kubectl(t, "-n", "argo-b", "logs", "job/argo-b-pre-upgrade")
+	assert.Contains(t, logs, "upgrades go one minor at a time", "the skew gate's message")
+	requireServes(ctx, t, tenant{release: "argo-b", namespace: "argo-b"}, "1.35.4")
+	assertArgs := kubectl(t, "-n", "argo-b", "get", "deployment/argo-b-apiserver", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+	assert.Contains(t, assertArgs, "v1.35.4", "nothing of the refused upgrade is applied")
+
+	// Refreshes show no drift: still Synced at the same revision, no new sync, no certificate re-issued.
+	before := getApp(t, "argo-c")
+	for i := range 5 {
+		refreshApp(ctx, t, "argo-c")
+		app := getApp(t, "argo-c")
+		assert.Equal(t, "Synced", app.Status.Sync.Status, "refresh %d", i+1)
+	}
+	after := getApp(t, "argo-c")
+	assert.Equal(t, before.Status.OperationState, after.Status.OperationState, "no sync ran")
+	assert.Equal(t, pkiVersions, secretVersions(ctx, t, "argo-c"), "no PKI Secret changed")
+
+	// Removing a tenant's file prunes what Argo CD applied; the tenant's data stays (see README).
+	require.NoError(t, os.Remove(filepath.Join(repo.dir, "tenants", "argo-c.yaml")))
+	repo.push(t, "argo-c: removed")
+	refreshApplicationSet(t)
+	waitUntil(ctx, t, "Application argo-c deleted", func(ctx context.Context) (bool, error) {
+		out, err := kubectlStdinOutput(ctx, nil, "-n", metacluster.ArgoCDNamespace, "get", "application", "argo-c", "--ignore-not-found", "-o", "name")
+		return err == nil && out == "", err
+	})
+	assertOnlyDataLeft(ctx, t, tenant{release: "argo-c", namespace: "argo-c", version: "1.37.2"})
+}
+
+// addTaowaPlugin adds the plugin to Argo CD as release/argocd/README.md says, with its files.
+func addTaowaPlugin(t *testing.T) {
+	t.Helper()
+	argo := filepath.Join(repoRoot(), "release", "argocd")
+	manifest := kubectl(t, "-n", metacluster.ArgoCDNamespace, "create", "configmap", "taowa-cmp",
+		"--from-file=plugin.yaml="+filepath.Join(argo, "plugin.yaml"), "--dry-run=client", "-o", "yaml")
+	kubectlStdin(t, []byte(manifest), "-n", metacluster.ArgoCDNamespace, "apply", "-f", "-")
+	kubectl(t, "-n", metacluster.ArgoCDNamespace, "patch", "deployment", "argocd-repo-server", "--patch-file", filepath.Join(argo, "repo-server-patch.yaml"))
+	kubectl(t, "-n", metacluster.ArgoCDNamespace, "rollout", "status", "--timeout=5m", "deployment/argocd-repo-server")
+}
+
+func getApp(t *testing.T, name string) argoApp {
+	t.Helper()
+	var app argoApp
+	out := kubectl(t, "-n", metacluster.ArgoCDNamespace, "get", "application", name, "-o", "json")
+	require.NoError(t, json.Unmarshal([]byte(out), &app))
+	return app
+}
+
+// waitApp waits until the Application's last sync of revision succeeded and it is Synced and
+// Healthy.
+func waitApp(ctx context.Context, t *testing.T, name, revision string) argoApp {
+	t.Helper()
+	var app argoApp
+	waitUntil(ctx, t, fmt.Sprintf("Application %s Synced and Healthy at %.8s", name, revision), func(ctx context.Context) (bool, error) {
+		out, err := kubectlStdinOutput(ctx, nil, "-n", metacluster.ArgoCDNamespace, "get", "application", name, "-o", "json")
+		if err != nil {
+			return false, fmt.Errorf("%w: %s", err, out)
+		}
+		if err := json.Unmarshal([]byte(out), &app); err != nil {
+			return false, err
+		}
+		op := app.Status.OperationState
+		if op == nil {
+			return false, fmt.Errorf("no sync yet (sync %s, health %s)", app.Status.Sync.Status, app.Status.Health.Status)
+		}
+		if op.SyncResult.Revision != revision || op.Phase != "Succeeded" {
+			return false, fmt.Errorf("sync of %.8s: %s: %s", op.SyncResult.Revision, op.Phase, op.Message)
+		}
+		return app.Status.Sync.Status == "Synced" && app.Status.Health.Status == "Healthy",
+			fmt.Errorf("sync %s, health %s: %s", app.Status.Sync.Status, app.Status.Health.Status, app.Status.Health.Message)
+	})
+	return app
+}
+
+// waitAppOperation waits until the Application's sync of revision ends in one of phases.
+func waitAppOperation(ctx context.Context, t *testing.T, name, revision string, phases ...string) argoApp {
+	t.Helper()
+	var app argoApp
+	waitUntil(ctx, t, fmt.Sprintf("Application %s's sync of %.8s ends %v", name, revision, phases), func(ctx context.Context) (bool, error) {
+		out, err := kubectlStdinOutput(ctx, nil, "-n", metacluster.ArgoCDNamespace, "get", "application", name, "-o", "json")
+		if err != nil {
+			return false, fmt.Errorf("%w: %s", err, out)
+		}
+		if err := json.Unmarshal([]byte(out), &app); err != nil {
+			return false, err
+		}
+		op := app.Status.OperationState
+		if op == nil || op.SyncResult.Revision != revision {
+			return false, fmt.Errorf("no sync of %.8s yet", revision)
+		}
+		for _, p := range phases {
+			if op.Phase == p {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%s: %s", op.Phase, op.Message)
+	})
+	return app
+}
+
+// refreshApplicationSet makes the ApplicationSet read git now rather than at its next poll.
+func refreshApplicationSet(t *testing.T) {
+	t.Helper()
+	kubectl(t, "-n", metacluster.ArgoCDNamespace, "annotate", "--overwrite", "applicationset/tenant-masters", "argocd.argoproj.io/application-set-refresh=true")
+}
+
+// refreshApp asks Argo CD to compare the Application with git again and waits until it has.
+func refreshApp(ctx context.Context, t *testing.T, name string) {
+	t.Helper()
+	before := getApp(t, name).Status.ReconciledAt
+	kubectl(t, "-n", metacluster.ArgoCDNamespace, "annotate", "--overwrite", "application/"+name, "argocd.argoproj.io/refresh=normal")
+	waitUntil(ctx, t, "Application "+name+" refreshed", func(ctx context.Context) (bool, error) {
+		out, err := kubectlStdinOutput(ctx, nil, "-n", metacluster.ArgoCDNamespace, "get", "application", name,
+			"-o", "jsonpath={.status.reconciledAt} {.metadata.annotations.argocd\\.argoproj\\.io/refresh}")
+		if err != nil {
+			return false, err
+		}
+		reconciled, pending, _ := strings.Cut(out, " ")
+		return reconciled != before && pending == "", fmt.Errorf("reconciled at %s, refresh %q pending", reconciled, pending)
+	})
+}
+
+// secretVersions are the resource versions of the tenant's PKI Secrets.
+func secretVersions(ctx context.Context, t *testing.T, release string) map[string]string {
+	t.Helper()
+	list, err := env.client.CoreV1().Secrets(release).List(ctx, metav1.ListOptions{LabelSelector: pki.LabelRelease + "=" + release})
+	require.NoError(t, err)
+	require.NotEmpty(t, list.Items, "the tenant's PKI Secrets")
+	versions := map[string]string{}
+	for _, s := range list.Items {
+		versions[s.Name] = s.ResourceVersion
+	}
+	return versions
+}
