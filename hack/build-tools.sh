@@ -106,8 +106,9 @@ GO
     && CGO_ENABLED=0 go build -trimpath -o "$dir/argocd" \
       -ldflags "-s -w -X $pkg.version=${ARGOCD_VERSION#v} -X $pkg.gitTag=$ARGOCD_VERSION -X $pkg.kubectlVersion=$KUBERNETES_VERSION" \
       "$module/cmd")
-  cp "$src/manifests/install.yaml" "$dir/install.yaml"
-  chmod u+w "$dir/install.yaml"
+  # install.yaml, and the script the repo-server runs on every commit it reads (its image has it).
+  cp "$src/manifests/install.yaml" "$src/hack/git-verify-wrapper.sh" "$dir/"
+  chmod u+w "$dir/install.yaml" "$dir/git-verify-wrapper.sh"
   touch "$dir/.done"
 }
 

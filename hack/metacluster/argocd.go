@@ -85,15 +85,18 @@ func ArgoCDDown(ctx context.Context, c Config) error {
 }
 
 // argoCDImage is Argo CD's image as its Dockerfile makes it, from files on this machine: the
-// multicall binary under each component's name, git for the repo-server, and a shell with cp and
-// ln for the repo-server's init container, run as Argo CD's user 999.
+// multicall binary under each component's name, git and git-verify-wrapper.sh for the
+// repo-server, and a shell with cp and ln for its init container, run as Argo CD's user 999. GnuPG is not in it, so
+// commit signature verification is off (ARGOCD_GPG_ENABLED=false).
 func (c Config) argoCDImage() (Image, error) {
 	const bin = "/usr/local/bin/argocd"
 	img := Image{
 		Ref:  "quay.io/argoproj/argocd:" + c.ArgoCDVersion,
 		User: "999",
+		Env:  []string{"HOME=/home/argocd", "USER=argocd", "ARGOCD_GPG_ENABLED=false"},
 		Files: []ImageFile{
 			{Path: bin, Src: filepath.Join(c.ArgoCDDir(), "argocd"), Mode: 0o755},
+			{Path: "/usr/local/bin/git-verify-wrapper.sh", Src: filepath.Join(c.ArgoCDDir(), "git-verify-wrapper.sh"), Mode: 0o755},
 			{Path: "/bin/busybox", Src: "/bin/busybox", Mode: 0o755},
 		},
 	}
@@ -101,7 +104,7 @@ func (c Config) argoCDImage() (Image, error) {
 		"cmp-server", "commit-server", "dex", "notifications", "git-ask-pass", "k8s-auth"} {
 		img.Files = append(img.Files, ImageFile{Path: bin + "-" + name, Link: bin})
 	}
-	for _, applet := range []string{"sh", "cp", "ln"} {
+	for _, applet := range []string{"sh", "cp", "ln", "test"} {
 		img.Files = append(img.Files, ImageFile{Path: "/bin/" + applet, Link: "/bin/busybox"})
 	}
 	git, err := gitFiles()
@@ -139,7 +142,8 @@ func redisImage() (Image, error) {
 }
 
 // localArgoCD rewrites install.yaml for the offline meta cluster: images are never pulled, Redis
-// is the local image, and the Deployments in argoCDStopped run no replica.
+// is the local image, the Deployments in argoCDStopped run no replica, and the default project
+// is there.
 func localArgoCD(manifest []byte, redisRef string) ([]byte, error) {
 	var docs [][]byte
 	for _, doc := range bytes.Split(manifest, []byte("\n---\n")) {
@@ -176,8 +180,20 @@ func localArgoCD(manifest []byte, redisRef string) ([]byte, error) {
 		}
 		docs = append(docs, out)
 	}
-	return bytes.Join(docs, []byte("---\n")), nil
+	return bytes.Join(append(docs, []byte(argoCDDefaultProject)), []byte("---\n")), nil
 }
+
+// argoCDDefaultProject is the project argocd-server creates when it starts, which Applications
+// name unless they name another; argocd-server does not run here.
+const argoCDDefaultProject = `apiVersion: argoproj.io/v1alpha1
+kind: AppProject
+metadata:
+  name: default
+spec:
+  sourceRepos: ['*']
+  destinations: [{server: '*', namespace: '*'}]
+  clusterResourceWhitelist: [{group: '*', kind: '*'}]
+`
 
 // nested returns obj[key] as a map, nil when it is not one.
 func nested(obj map[string]any, key string) map[string]any {

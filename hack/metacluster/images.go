@@ -28,6 +28,8 @@ type Image struct {
 	Files      []ImageFile
 	Entrypoint []string
 	User       string
+	// Env is set in the image besides PATH.
+	Env []string
 }
 
 // ImageFile is one file of an image: a copy of Src, or a symlink to Link when Src is empty.
@@ -80,7 +82,7 @@ func (c Config) Tarball(img Image) (string, error) {
 	cfg.Config = v1.Config{
 		Entrypoint: img.Entrypoint,
 		User:       img.User,
-		Env:        []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
+		Env:        append([]string{"PATH=/usr/local/bin:/usr/bin:/bin"}, img.Env...),
 	}
 	if image, err = mutate.ConfigFile(image, cfg); err != nil {
 		return "", fmt.Errorf("image %s: %w", img.Ref, err)
