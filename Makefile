@@ -129,6 +129,9 @@ test-e2e: images helm
 	# Prometheus and the Prometheus Operator's CRDs, for the chart's ServiceMonitor scraped for real;
 	# the object store that etcd snapshots go to.
 	hack/build-tools.sh prometheus monitoring-crds versitygw
+	# Argo CD (from its module), Debian's redis-server and git: tenants synced from git by Argo CD.
+	hack/install-deps.sh argocd
+	hack/build-tools.sh argocd
 	# The version table, and etcd snapshots, against the real binaries of every version in the cache (make test builds
 	# 1.35, 1.36 and 1.37; make e2e-versions all supported minors).
 	go test -tags realbinaries -count=1 ./versions/... ./postrender/... ./hooks/etcdsnapshot/

@@ -31,6 +31,9 @@ type Config struct {
 	ArgoCDVersion string
 	// CNIBinDir holds the bridge, host-local, portmap and loopback plugins.
 	CNIBinDir string
+	// BinDir holds what `make build` builds for the cluster's images (pause, gitserver); by
+	// default the directory of the running program, which make build writes there too.
+	BinDir string
 }
 
 // Fixed network layout. The cluster's namespace is joined to the host by one veth pair; the host
@@ -79,7 +82,9 @@ const DefaultStateDir = "/var/lib/taowa-meta"
 // Makefile exports hack/versions.env).
 func DefaultConfig() Config {
 	home, _ := os.UserHomeDir()
+	self, _ := os.Executable()
 	return Config{
+		BinDir:            filepath.Dir(self),
 		StateDir:          envOr("TAOWA_STATE", DefaultStateDir),
 		CacheDir:          envOr("TAOWA_CACHE", filepath.Join(home, ".cache", "taowa")),
 		KubernetesVersion: envOr("KUBERNETES_VERSION", "v1.37.2"),

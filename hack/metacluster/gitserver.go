@@ -99,12 +99,8 @@ func GitServerDown(ctx context.Context, c Config) error {
 	return deleteNamespace(ctx, client, GitServerNamespace)
 }
 
-// gitServerImage holds hack/cmd/gitserver (built next to this program) and git.
+// gitServerImage holds hack/cmd/gitserver (make build) and git.
 func (c Config) gitServerImage() (Image, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return Image{}, err
-	}
 	git, err := gitFiles()
 	if err != nil {
 		return Image{}, err
@@ -113,7 +109,7 @@ func (c Config) gitServerImage() (Image, error) {
 		Ref:        "localhost/taowa/gitserver:" + gitVersion(),
 		Entrypoint: []string{"/usr/local/bin/gitserver"},
 		User:       "65532",
-		Files:      append(git, ImageFile{Path: "/usr/local/bin/gitserver", Src: filepath.Join(filepath.Dir(self), "gitserver"), Mode: 0o755}),
+		Files:      append(git, ImageFile{Path: "/usr/local/bin/gitserver", Src: filepath.Join(c.BinDir, "gitserver"), Mode: 0o755}),
 	}, nil
 }
 

@@ -205,13 +205,8 @@ func (c Config) clusterImages() ([]Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	return []Image{
-		// The Makefile builds hack/cmd/pause next to this program.
-		BinaryImage(PauseImage, filepath.Join(filepath.Dir(self), "pause"), "/pause", "65535"),
+		BinaryImage(PauseImage, filepath.Join(c.BinDir, "pause"), "/pause", "65535"),
 		BinaryImage("registry.k8s.io/coredns/coredns:"+c.CoreDNSVersion, c.CoreDNSBin(), "/coredns", "65532"),
 		busybox,
 	}, nil

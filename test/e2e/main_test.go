@@ -51,6 +51,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	env.meta = metacluster.DefaultConfig()
+	env.meta.BinDir = filepath.Join(repoRoot(), "bin")
 	env.kubectl = env.meta.K8sBin("kubectl")
 	env.kubeconfig = os.Getenv("KUBECONFIG")
 	if env.kubeconfig == "" {
