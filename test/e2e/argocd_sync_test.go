@@ -39,12 +39,16 @@ type argoApp struct {
 			Phase, Message string
 			SyncResult     struct {
 				Revision  string
-				Resources []struct {
-					Kind, Name, Status, Message, HookPhase string
-				}
+				Resources []argoResult
 			} `json:"syncResult"`
 		} `json:"operationState"`
 	}
+}
+
+// argoResult is the result of one object in an Application's sync.
+type argoResult struct {
+	Kind, Name, Status, Message string
+	HookPhase                   string `json:"hookPhase"`
 }
 
 // tenantsRepo is a clone of the git server's tenants repository, on the host.
@@ -187,7 +191,11 @@ func argoUpgradeAndSkew(ctx context.Context, t *testing.T, repo tenantsRepo) {
 	refreshApplicationSet(t)
 	failed := waitAppOperation(ctx, t, "argo-b", revision, "Failed", "Error")
 	t.Logf("argo-b's sync: %s: %s", failed.Status.OperationState.Phase, failed.Status.OperationState.Message)
-	assert.Contains(t, failed.Status.OperationState.Message, "argo-b-pre-upgrade", "the sync names the hook that refused")
+	assert.Contains(t, failed.Status.OperationState.Message, "one or more synchronization tasks completed unsuccessfully")
+	refusedBy := slices.IndexFunc(failed.Status.OperationState.SyncResult.Resources, func(r argoResult) bool {
+		return r.Kind == "Job" && r.Name == "argo-b-pre-upgrade" && r.HookPhase == "Failed" && strings.Contains(r.Message, "exit code 3")
+	})
+	assert.NotEqual(t, -1, refusedBy, "the sync's result names the pre-upgrade hook that refused (exit code 3): %+v", failed.Status.OperationState.SyncResult.Resources)
 	logs := kubectl(t, "-n", "argo-b", "logs", "job/argo-b-pre-upgrade")
 	assert.Contains(t, logs, "upgrades go one minor at a time", "the skew gate's message")
 	requireServes(ctx, t, tenant{release: "argo-b", namespace: "argo-b"}, "1.35.4")
