@@ -216,10 +216,19 @@ func addTaowaPlugin(t *testing.T) {
 
 func getApp(t *testing.T, name string) argoApp {
 	t.Helper()
-	var app argoApp
-	out := kubectl(t, "-n", metacluster.ArgoCDNamespace, "get", "application", name, "-o", "json")
-	require.NoError(t, json.Unmarshal([]byte(out), &app))
+	app, err := readApp(context.Background(), name)
+	require.NoError(t, err)
 	return app
+}
+
+// readApp reads the Application from the meta cluster.
+func readApp(ctx context.Context, name string) (argoApp, error) {
+	var app argoApp
+	out, err := kubectlStdinOutput(ctx, nil, "-n", metacluster.ArgoCDNamespace, "get", "application", name, "-o", "json")
+	if err != nil {
+		return app, fmt.Errorf("%w: %s", err, out)
+	}
+	return app, json.Unmarshal([]byte(out), &app)
 }
 
 // waitApp waits until the Application's last sync of revision succeeded and it is Synced and
@@ -228,11 +237,8 @@ func waitApp(ctx context.Context, t *testing.T, name, revision string) argoApp {
 	t.Helper()
 	var app argoApp
 	waitUntil(ctx, t, fmt.Sprintf("Application %s Synced and Healthy at %.8s", name, revision), func(ctx context.Context) (bool, error) {
-		out, err := kubectlStdinOutput(ctx, nil, "-n", metacluster.ArgoCDNamespace, "get", "application", name, "-o", "json")
-		if err != nil {
-			return false, fmt.Errorf("%w: %s", err, out)
-		}
-		if err := json.Unmarshal([]byte(out), &app); err != nil {
+		var err error
+		if app, err = readApp(ctx, name); err != nil {
 			return false, err
 		}
 		op := app.Status.OperationState
@@ -253,11 +259,8 @@ func waitAppOperation(ctx context.Context, t *testing.T, name, revision string, 
 	t.Helper()
 	var app argoApp
 	waitUntil(ctx, t, fmt.Sprintf("Application %s's sync of %.8s ends %v", name, revision, phases), func(ctx context.Context) (bool, error) {
-		out, err := kubectlStdinOutput(ctx, nil, "-n", metacluster.ArgoCDNamespace, "get", "application", name, "-o", "json")
-		if err != nil {
-			return false, fmt.Errorf("%w: %s", err, out)
-		}
-		if err := json.Unmarshal([]byte(out), &app); err != nil {
+		var err error
+		if app, err = readApp(ctx, name); err != nil {
 			return false, err
 		}
 		op := app.Status.OperationState
