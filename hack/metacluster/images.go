@@ -91,12 +91,18 @@ func (c Config) Tarball(img Image) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("image name %q: %w", img.Ref, err)
 	}
-	tmp := path + ".tmp"
-	if err := tarball.WriteToFile(tmp, tag, image); err != nil {
-		os.Remove(tmp)
+	// A temporary file of its own: nodes added at the same time build the same image, and each
+	// rename then puts identical bytes in place.
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return "", err
+	}
+	tmp.Close()
+	if err := tarball.WriteToFile(tmp.Name(), tag, image); err != nil {
+		os.Remove(tmp.Name())
 		return "", fmt.Errorf("write image %s: %w", img.Ref, err)
 	}
-	return path, os.Rename(tmp, path)
+	return path, os.Rename(tmp.Name(), path)
 }
 
 // key hashes everything the image is made of: its description and the content of its files.
