@@ -55,7 +55,7 @@ const (
 	ReasonHealthy                  = "Healthy"
 	ReasonHibernated               = "Hibernated"
 	ReasonMissing                  = "Missing"                  // no workload
-	ReasonCrashLoopBackOff         = "CrashLoopBackOff"         // also a container that just exited with an error
+	ReasonCrashLoopBackOff         = "CrashLoopBackOff"         // also a container that exited with an error, until Ready again
 	ReasonImagePullBackOff         = "ImagePullBackOff"         // also ErrImagePull
 	ReasonUnschedulable            = "Unschedulable"            // the scheduler's PodScheduled condition
 	ReasonPending                  = "Pending"                  // not scheduled yet
@@ -334,8 +334,10 @@ func problemOf(p *corev1.Pod) problem {
 }
 
 // failing reports a container that cannot run: waiting for another reason than starting up
-// (CrashLoopBackOff, ImagePullBackOff, CreateContainerConfigError, ...), or just exited with an
-// error (between its crash and the back-off).
+// (CrashLoopBackOff, ImagePullBackOff, CreateContainerConfigError, ...), just exited with an
+// error (between its crash and the back-off), or running again after an error and not Ready yet
+// (between the back-off and its next crash: the kubelet says Running there, for a moment or, for
+// a slow crash, for most of the loop).
 func failing(at, what string, s corev1.ContainerStatus) (problem, bool) {
 	if w := s.State.Waiting; w != nil && !slices.Contains(startingReasons, w.Reason) {
 		switch w.Reason {
@@ -351,6 +353,9 @@ func failing(at, what string, s corev1.ContainerStatus) (problem, bool) {
 	}
 	if t := s.State.Terminated; t != nil && t.ExitCode != 0 {
 		return problem{rankFailing, ReasonCrashLoopBackOff, fmt.Sprintf("%s: %s %s exited, %d restarts%s", at, what, s.Name, s.RestartCount, terminated(t))}, true
+	}
+	if last := s.LastTerminationState.Terminated; s.State.Running != nil && !s.Ready && last != nil && last.ExitCode != 0 {
+		return problem{rankFailing, ReasonCrashLoopBackOff, fmt.Sprintf("%s: %s %s restarted, not ready, %d restarts%s", at, what, s.Name, s.RestartCount, terminated(last))}, true
 	}
 	return problem{}, false
 }

@@ -141,6 +141,26 @@ func TestHealthReportsANewApiserverCrashLoopingBesideTheOldOne(t *testing.T) {
 	assert.True(t, component(t, h, "etcd").Healthy, "other components are judged on their own")
 }
 
+// Between two back-offs the kubelet says the crashing container is Running: not Ready, with its
+// last exit an error. With the old Pod serving, that is as unhealthy as the back-off itself.
+func TestHealthReportsACrashingApiserverWhileItRunsAgain(t *testing.T) {
+	crashing := healthPod("tenant-a-apiserver-new", "kube-apiserver", 5, false, 1)
+	crashing.Status.ContainerStatuses[0].LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		ExitCode: 1, Reason: "Error", Message: "Error: unknown flag: --no-such-flag"}}
+
+	h := health(t, append(append(healthTenant(3, 1, 1, 1), servingPods()...), crashing)...)
+	assert.False(t, h.Healthy)
+	assert.Equal(t, ComponentHealth{Component: "kube-apiserver", Desired: 1, Ready: 1, Restarts: 3, Reason: ReasonCrashLoopBackOff,
+		Message: "pod tenant-a-apiserver-new: container kube-apiserver restarted, not ready, 1 restarts, last exit 1 (Error): Error: unknown flag: --no-such-flag"},
+		component(t, h, "kube-apiserver"))
+
+	// Ready again, it has recovered.
+	crashing.Status.ContainerStatuses[0].Ready = true
+	crashing.Status.Conditions[1].Status = corev1.ConditionTrue
+	h = health(t, append(append(healthTenant(3, 1, 2, 1), servingPods()...), crashing)...)
+	assert.Equal(t, ReasonHealthy, component(t, h, "kube-apiserver").Reason)
+}
+
 func TestHealthReportsAnUnschedulablePodWithTheSchedulersMessage(t *testing.T) {
 	pending := healthPod("tenant-a-apiserver-new", "kube-apiserver", 5, false, 0)
 	pending.Spec.NodeName = ""
@@ -176,7 +196,7 @@ func TestHealthReportsImagePullBackOffAndRanksProblems(t *testing.T) {
 func TestHealthOfInitContainersAndPodsNotReady(t *testing.T) {
 	// etcd-1 runs but is not ready; etcd-2 waits for its init container.
 	notReady := healthPod("tenant-a-etcd-1", "etcd", 0, false, 3)
-	notReady.Status.ContainerStatuses[0].LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}}
+	notReady.Status.ContainerStatuses[0].LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}
 	initializing := healthPod("tenant-a-etcd-2", "etcd", 1, false, 0)
 	initializing.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "etcd-restore", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
 	initializing.Status.ContainerStatuses[0].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}
@@ -207,7 +227,12 @@ func TestHealthOfInitContainersAndPodsNotReady(t *testing.T) {
 	// Without the initializing Pod, the running one that is not ready names the reason.
 	h = health(t, append(healthTenant(3, 1, 1, 1), healthPod("tenant-a-etcd-0", "etcd", 0, true, 0), notReady)...)
 	assert.Equal(t, ComponentHealth{Component: "etcd", Desired: 3, Ready: 1, Restarts: 3, Reason: ReasonNotReady,
-		Message: "pod tenant-a-etcd-1: container etcd running but not ready, 3 restarts, last exit 2 (Error)"}, component(t, h, "etcd"))
+		Message: "pod tenant-a-etcd-1: container etcd running but not ready, 3 restarts, last exit 0 (Completed)"}, component(t, h, "etcd"))
+	// Had it last exited with an error, it would crash-loop until Ready, whatever else is going on.
+	notReady.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}
+	h = health(t, append(healthTenant(3, 1, 1, 1), healthPod("tenant-a-etcd-0", "etcd", 0, true, 0), notReady, initializing)...)
+	assert.Equal(t, ComponentHealth{Component: "etcd", Desired: 3, Ready: 1, Restarts: 3, Reason: ReasonCrashLoopBackOff,
+		Message: "pod tenant-a-etcd-1: container etcd restarted, not ready, 3 restarts, last exit 2 (Error)"}, component(t, h, "etcd"))
 	// With every Pod there Ready, the ones never created are the problem.
 	h = health(t, append(healthTenant(3, 1, 1, 1), healthPod("tenant-a-etcd-0", "etcd", 0, true, 0))...)
 	assert.Equal(t, ReasonPodsMissing, component(t, h, "etcd").Reason)
