@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"os/exec"
+	"strings"
 	"text/template"
 )
 
@@ -31,10 +32,20 @@ func (c Config) applyAddons() error {
 			return fmt.Errorf("addon %s: %w", t.Name(), err)
 		}
 	}
-	cmd := exec.Command(c.K8sBin("kubectl"), "--kubeconfig", c.KubeconfigPath(), "apply", "--server-side", "--force-conflicts", "-f", "-")
-	cmd.Stdin = &manifests
+	if err := c.kubectl(manifests.Bytes(), "apply", "--server-side", "--force-conflicts", "-f", "-"); err != nil {
+		return fmt.Errorf("apply addons: %w", err)
+	}
+	return nil
+}
+
+// kubectl runs the cluster's kubectl against it with stdin.
+func (c Config) kubectl(stdin []byte, args ...string) error {
+	cmd := exec.Command(c.K8sBin("kubectl"), append([]string{"--kubeconfig", c.KubeconfigPath()}, args...)...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("apply addons: %w: %s", err, out)
+		return fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
 	}
 	return nil
 }

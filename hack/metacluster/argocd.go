@@ -77,11 +77,7 @@ func ArgoCDUp(ctx context.Context, c Config, out io.Writer) error {
 
 // ArgoCDDown removes Argo CD's namespace (its Applications with it; the CRDs stay).
 func ArgoCDDown(ctx context.Context, c Config) error {
-	client, err := c.Client()
-	if err != nil {
-		return err
-	}
-	return deleteNamespace(ctx, client, ArgoCDNamespace)
+	return c.deleteNamespace(ctx, ArgoCDNamespace)
 }
 
 // argoCDImage is Argo CD's image as its Dockerfile makes it, from files on this machine: the
@@ -199,16 +195,4 @@ spec:
 func nested(obj map[string]any, key string) map[string]any {
 	m, _ := obj[key].(map[string]any)
 	return m
-}
-
-// kubectl runs the cluster's kubectl against it with stdin.
-func (c Config) kubectl(stdin []byte, args ...string) error {
-	cmd := exec.Command(c.K8sBin("kubectl"), append([]string{"--kubeconfig", c.KubeconfigPath()}, args...)...)
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
 }

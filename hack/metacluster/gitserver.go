@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -92,11 +94,7 @@ func GitServerUp(ctx context.Context, c Config, out io.Writer, repos ...string) 
 
 // GitServerDown removes the git server and its repositories.
 func GitServerDown(ctx context.Context, c Config) error {
-	client, err := c.Client()
-	if err != nil {
-		return err
-	}
-	return deleteNamespace(ctx, client, GitServerNamespace)
+	return c.deleteNamespace(ctx, GitServerNamespace)
 }
 
 // gitServerImage holds hack/cmd/gitserver (make build) and git.
@@ -114,8 +112,12 @@ func (c Config) gitServerImage() (Image, error) {
 }
 
 // gitFiles are Debian's git as an image needs it to fetch and serve over HTTP: the programs of
-// /usr/lib/git-core (its scripts left out), git on the PATH, and their shared libraries.
-func gitFiles() ([]ImageFile, error) {
+// /usr/lib/git-core (its scripts left out), git on the PATH, and their shared libraries. Read
+// once per process (the Argo CD and git server images both hold them), clipped so that an
+// append copies.
+var gitFiles = sync.OnceValues(readGitFiles)
+
+func readGitFiles() ([]ImageFile, error) {
 	const core = "/usr/lib/git-core"
 	entries, err := os.ReadDir(core)
 	if err != nil {
@@ -153,7 +155,7 @@ func gitFiles() ([]ImageFile, error) {
 	for _, lib := range libs {
 		files = append(files, ImageFile{Path: lib, Src: lib, Mode: 0o755})
 	}
-	return files, nil
+	return slices.Clip(files), nil
 }
 
 // applyGitServer creates what is missing: the namespace, the Deployment and the Service.
@@ -214,8 +216,12 @@ func createNamespace(ctx context.Context, client kubernetes.Interface, name stri
 }
 
 // deleteNamespace deletes the namespace and waits until it is gone.
-func deleteNamespace(ctx context.Context, client kubernetes.Interface, name string) error {
-	err := client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+func (c Config) deleteNamespace(ctx context.Context, name string) error {
+	client, err := c.Client()
+	if err != nil {
+		return err
+	}
+	err = client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete namespace %s: %w", name, err)
 	}

@@ -100,11 +100,7 @@ func ObjectStoreUp(ctx context.Context, c Config, out io.Writer) (ObjectStore, e
 
 // ObjectStoreDown removes the object store and everything it holds.
 func ObjectStoreDown(ctx context.Context, c Config) error {
-	client, err := c.Client()
-	if err != nil {
-		return err
-	}
-	return deleteNamespace(ctx, client, ObjectStoreNamespace)
+	return c.deleteNamespace(ctx, ObjectStoreNamespace)
 }
 
 // applyObjectStore creates what is missing: the namespace, the root credentials (random, made
