@@ -18,7 +18,7 @@ HELM4 := $(TAOWA_CACHE)/tools/helm4/$(HELM4_VERSION)/helm
 # the operator test walks 1.35 -> 1.37.
 TENANT_VERSIONS ?= v1.37.2 v1.36.3 v1.35.4
 
-.PHONY: help deps binaries build up down status objectstore images helm test test-unit test-e2e lint lint-chart demo bench bench-density bench-eni e2e-versions e2e-fleet e2e-argocd
+.PHONY: help deps binaries build up down status objectstore images helm test test-unit test-e2e lint lint-chart demo bench bench-density bench-eni e2e-versions e2e-fleet e2e-argocd ct-install
 
 help:
 	@echo "make demo    the local meta cluster, the operator and one tenant master; prints its kubeconfig"
@@ -96,6 +96,11 @@ e2e-argocd: images helm
 	hack/install-deps.sh argocd
 	hack/build-tools.sh argocd
 	TAOWA_E2E_ARGOCD=1 go test -tags e2e -count=1 -run 'TestArgoCD' -timeout 45m -v ./test/e2e/...
+
+# chart-testing's `ct install` of every chart under charts/ with each ci/*-values.yaml, on the
+# local meta cluster (tenant-master through the post-renderer): install, helm test, uninstall.
+ct-install: images helm lint-chart
+	TAOWA_E2E_CT=1 go test -tags e2e -count=1 -run TestChartTestingInstall -timeout 30m -v ./test/e2e/...
 
 # Helm 3 and 4, for the tests and the demo.
 helm:

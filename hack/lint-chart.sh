@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Lints every Helm chart under charts/, offline. `make lint-chart` runs it; `make test` too.
 #
-#   1. helm lint --strict (Helm 3 and Helm 4) with the default values and each ci/*-values.yaml.
+#   1. helm lint --strict (Helm 3 and Helm 4) with the default values and each values file of
+#      ci/ (what `ct install` installs on the meta cluster) and lint/ (every feature, for linting
+#      only: example registries, ENIs, the oldest minor, ...); yamllint of lint/'s files.
 #   2. ct lint (chart-testing, ct.yaml): yamllint of Chart.yaml and the values files
 #      (lintconf.yaml), then helm lint --strict per ci/*-values.yaml. Skipped, see ct.yaml:
 #        - Chart.yaml schema validation: it runs yamale, a Python package; there is no PyPI here
@@ -30,7 +32,6 @@ cd "$root"
 # shellcheck source=hack/versions.env
 source hack/versions.env
 
-CT_VERSION=v3.14.0
 KUBECONFORM_VERSION=v0.8.0
 
 cache=${TAOWA_CACHE:-$HOME/.cache/taowa}
@@ -125,9 +126,12 @@ for c in charts/*/Chart.yaml; do charts+=("$(dirname "$c")"); done
 for chart in "${charts[@]}"; do
   # "" is the chart's default values alone.
   values=("")
-  values+=("$chart"/ci/*-values.yaml)
+  values+=("$chart"/ci/*-values.yaml "$chart"/lint/*-values.yaml)
 
-  log "helm lint --strict $chart (Helm $HELM3_VERSION and $HELM4_VERSION; default values, $((${#values[@]} - 1)) ci values files)"
+  log "helm lint --strict $chart (Helm $HELM3_VERSION and $HELM4_VERSION; default values, $((${#values[@]} - 1)) values files of ci/ and lint/)"
+  for v in "$chart"/lint/*-values.yaml; do
+    yamllint --config-file lintconf.yaml "$v" || fail "yamllint $v"
+  done
   for helm in "$helm3" "$helm4"; do
     for v in "${values[@]}"; do
       args=(lint --strict --quiet "$chart")

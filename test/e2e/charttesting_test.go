@@ -1,0 +1,67 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestChartTestingInstall runs `ct install` as a chart repository's CI does, against the meta
+// cluster: each chart under charts/ installed with each of its ci/*-values.yaml into a namespace
+// of ct's, `helm test` run, uninstalled and the namespace deleted. tenant-master goes through the
+// post-renderer (ct's --helm-extra-set-args reach install and upgrade only). ct reports a failed
+// uninstall or a namespace that does not go only on its output, so the test checks that too.
+func TestChartTestingInstall(t *testing.T) {
+	if os.Getenv("TAOWA_E2E_CT") == "" {
+		t.Skip("ct install runs with TAOWA_E2E_CT=1 (make ct-install)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	root := repoRoot()
+	ct := filepath.Join(env.meta.CacheDir, "tools", "ct", toolVersions()["CT_VERSION"], "ct")
+	require.FileExists(t, ct, "built by hack/lint-chart.sh")
+	helm := helmFor(t, 3)
+	for _, chart := range []struct{ name, extraSetArgs string }{
+		{"tenant-master", "--post-renderer " + filepath.Join(root, "bin", "taowa-postrender")},
+		{"taowa-operator", ""},
+		{"taowa-eni-agent", ""},
+	} {
+		t.Run(chart.name, func(t *testing.T) {
+			start := time.Now()
+			args := []string{"install", "--config", filepath.Join(root, "ct.yaml"), "--charts", filepath.Join("charts", chart.name),
+				"--helm-extra-args", "--timeout 600s"}
+			if chart.extraSetArgs != "" {
+				args = append(args, "--helm-extra-set-args", chart.extraSetArgs)
+			}
+			cmd := exec.CommandContext(ctx, ct, args...)
+			cmd.Dir = root
+			// ct runs helm and kubectl from PATH: the project's Helm 3 and the meta cluster's kubectl.
+			cmd.Env = append(os.Environ(), "KUBECONFIG="+env.kubeconfig,
+				"PATH="+filepath.Dir(helm.bin)+":"+filepath.Dir(env.kubectl)+":"+os.Getenv("PATH"),
+				"HELM_DATA_HOME="+helm.home, "HELM_CONFIG_HOME="+filepath.Join(helm.home, "config"),
+				"HELM_CACHE_HOME="+filepath.Join(helm.home, "cache"))
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "ct %s:\n%s", strings.Join(args, " "), out)
+			assert.Contains(t, string(out), "All charts installed successfully", "ct's summary")
+			for _, cleanupFailure := range []string{"Error deleting Helm release", "did not terminate"} {
+				assert.NotContains(t, string(out), cleanupFailure, "ct's clean-up:\n%s", out)
+			}
+			namespaces, err := env.client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+			require.NoError(t, err)
+			for _, ns := range namespaces.Items {
+				assert.False(t, strings.HasPrefix(ns.Name, chart.name+"-"), "namespace %s left by ct install", ns.Name)
+			}
+			t.Logf("ct install %s: %.1fs", chart.name, time.Since(start).Seconds())
+		})
+	}
+}
