@@ -66,6 +66,13 @@ func ArgoCDUp(ctx context.Context, c Config, out io.Writer) error {
 	if err := c.kubectl(manifest, "-n", ArgoCDNamespace, "apply", "--server-side", "--force-conflicts", "-f", "-"); err != nil {
 		return fmt.Errorf("apply Argo CD: %w", err)
 	}
+	// The project's kind exists once its CRD, just created, is established.
+	if err := c.kubectl(nil, "wait", "--for=condition=Established", "--timeout=1m", "crd/appprojects.argoproj.io"); err != nil {
+		return fmt.Errorf("Argo CD's AppProject CRD: %w", err)
+	}
+	if err := c.kubectl([]byte(argoCDDefaultProject), "-n", ArgoCDNamespace, "apply", "--server-side", "--force-conflicts", "-f", "-"); err != nil {
+		return fmt.Errorf("Argo CD's default project: %w", err)
+	}
 	for _, w := range argoCDWorkloads {
 		if err := c.kubectl(nil, "-n", ArgoCDNamespace, "rollout", "status", "--timeout=5m", w); err != nil {
 			return fmt.Errorf("Argo CD %s: %w", w, err)
@@ -138,8 +145,7 @@ func redisImage() (Image, error) {
 }
 
 // localArgoCD rewrites install.yaml for the offline meta cluster: images are never pulled, Redis
-// is the local image, the Deployments in argoCDStopped run no replica, and the default project
-// is there.
+// is the local image, and the Deployments in argoCDStopped run no replica.
 func localArgoCD(manifest []byte, redisRef string) ([]byte, error) {
 	var docs [][]byte
 	for _, doc := range bytes.Split(manifest, []byte("\n---\n")) {
@@ -176,11 +182,11 @@ func localArgoCD(manifest []byte, redisRef string) ([]byte, error) {
 		}
 		docs = append(docs, out)
 	}
-	return bytes.Join(append(docs, []byte(argoCDDefaultProject)), []byte("---\n")), nil
+	return bytes.Join(docs, []byte("---\n")), nil
 }
 
 // argoCDDefaultProject is the project argocd-server creates when it starts, which Applications
-// name unless they name another; argocd-server does not run here.
+// name unless they name another; argocd-server does not run here, so ArgoCDUp applies it.
 const argoCDDefaultProject = `apiVersion: argoproj.io/v1alpha1
 kind: AppProject
 metadata:

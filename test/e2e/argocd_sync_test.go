@@ -5,12 +5,15 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,6 +160,8 @@ func TestArgoCDSyncsTenantsFromGit(t *testing.T) {
 	assert.Equal(t, before.Status.OperationState, after.Status.OperationState, "no sync ran")
 	assert.Equal(t, pkiVersions, secretVersions(ctx, t, "argo-c"), "no PKI Secret changed")
 
+	assertHealthFollowsServing(ctx, t, "argo-c")
+
 	// Removing a tenant's file prunes what Argo CD applied; the tenant's data stays (see README).
 	require.NoError(t, os.Remove(filepath.Join(repo.dir, "tenants", "argo-c.yaml")))
 	repo.push(t, "argo-c: removed")
@@ -166,6 +171,69 @@ func TestArgoCDSyncsTenantsFromGit(t *testing.T) {
 		return err == nil && out == "", err
 	})
 	assertOnlyDataLeft(ctx, t, tenant{release: "argo-c", namespace: "argo-c", version: "1.37.2"})
+}
+
+// assertHealthFollowsServing stops the tenant's etcd process (SIGSTOP, on this host): its
+// apiserver's /readyz fails, and Argo CD must stop calling the tenant Healthy, though nothing it
+// manages changed. Resumed, the tenant is Healthy again.
+func assertHealthFollowsServing(ctx context.Context, t *testing.T, name string) {
+	t.Helper()
+	if !env.local {
+		t.Log("the tenant's etcd is stopped only on the local meta cluster")
+		return
+	}
+	pid := processWithArg(t, "etcd", "--name="+name+"-etcd-0")
+	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			// ESRCH: the kubelet's liveness probe has restarted it meanwhile.
+			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil && !errors.Is(err, syscall.ESRCH) {
+				t.Errorf("resume etcd (pid %d): %v", pid, err)
+			}
+		}
+	}
+	defer resume()
+	stopped := time.Now()
+	waitUntil(ctx, t, "Argo CD no longer calls "+name+" Healthy", func(ctx context.Context) (bool, error) {
+		app, err := readApp(ctx, name)
+		return err == nil && app.Status.Health.Status != "" && app.Status.Health.Status != "Healthy", err
+	})
+	app := getApp(t, name)
+	t.Logf("%s's etcd stopped: Argo CD says %s (%s) after %.1fs", name, app.Status.Health.Status, app.Status.Health.Message, time.Since(stopped).Seconds())
+	ready := kubectl(t, "-n", name, "get", "deployment", name+"-apiserver", "-o", "jsonpath={.status.readyReplicas}")
+	assert.Contains(t, []string{"", "0"}, ready, "no apiserver Ready while etcd is stopped")
+	resume()
+	waitUntil(ctx, t, "Argo CD calls "+name+" Healthy again", func(ctx context.Context) (bool, error) {
+		app, err := readApp(ctx, name)
+		return err == nil && app.Status.Health.Status == "Healthy", err
+	})
+	requireServes(ctx, t, tenant{release: name, namespace: name}, "1.37.2")
+}
+
+// processWithArg is the PID of the one process on this host running program with arg.
+func processWithArg(t *testing.T, program, arg string) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var found []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		argv := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if filepath.Base(argv[0]) == program && slices.Contains(argv[1:], arg) {
+			found = append(found, pid)
+		}
+	}
+	require.Len(t, found, 1, "processes %s with %s", program, arg)
+	return found[0]
 }
 
 // argoUpgradeAndSkew commits a version one minor up for argo-a, which Argo CD upgrades with the

@@ -213,9 +213,25 @@ type prometheusTarget struct {
 // series names a scraped series by its job and Pod.
 type series struct{ job, pod string }
 
-// prometheusQuery evaluates an instant query and returns each series' value.
-func prometheusQuery(ctx context.Context, t *testing.T, monitoring, query string) map[series]string {
+// awaitSeries is the result of query once it has n series. A target can be up before its
+// scrape's samples answer queries (CI once found the apiserver's target up and no series).
+func awaitSeries(ctx context.Context, t *testing.T, monitoring, query string, n int) map[series]string {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var values map[series]string
+	waitUntil(ctx, t, fmt.Sprintf("%d series of %s", n, query), func(ctx context.Context) (bool, error) {
+		var err error
+		if values, err = prometheusQuery(ctx, monitoring, query); err != nil || len(values) == n {
+			return err == nil, err
+		}
+		return false, fmt.Errorf("%d series: %v", len(values), values)
+	})
+	return values
+}
+
+// prometheusQuery is an instant query's value of each series, by job and pod.
+func prometheusQuery(ctx context.Context, monitoring, query string) (map[series]string, error) {
 	var body struct {
 		Data struct {
 			Result []struct {
@@ -224,12 +240,14 @@ func prometheusQuery(ctx context.Context, t *testing.T, monitoring, query string
 			} `json:"result"`
 		} `json:"data"`
 	}
-	require.NoError(t, prometheusAPI(ctx, monitoring, "/api/v1/query", map[string]string{"query": query}, &body), "query %s", query)
+	if err := prometheusAPI(ctx, monitoring, "/api/v1/query", map[string]string{"query": query}, &body); err != nil {
+		return nil, fmt.Errorf("query %s: %w", query, err)
+	}
 	values := map[series]string{}
 	for _, r := range body.Data.Result {
 		values[series{r.Metric["job"], r.Metric["pod"]}] = fmt.Sprint(r.Value[1])
 	}
-	return values
+	return values, nil
 }
 
 // prometheusAPI calls Prometheus' HTTP API through the meta apiserver's Pod proxy.
@@ -287,8 +305,7 @@ func assertPrometheusScrapesTenant(ctx context.Context, t *testing.T, tn tenant,
 		// Each is its own leader: one replica each.
 		{`leader_election_master_status{name=~"kube-controller-manager|kube-scheduler"}`, job(2), 2},
 	} {
-		values := prometheusQuery(ctx, t, monitoring, q.query)
-		assert.Len(t, values, q.series, "%s: %v", q.query, values)
+		values := awaitSeries(ctx, t, monitoring, q.query, q.series)
 		for s, v := range values {
 			assert.Equal(t, q.job, s.job, "%s of %s", q.query, s.pod)
 			assert.NotEqual(t, "0", v, "%s of %s", q.query, s.pod)
