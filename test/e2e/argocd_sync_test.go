@@ -196,14 +196,19 @@ func assertHealthFollowsServing(ctx context.Context, t *testing.T, name string) 
 	}
 	defer resume()
 	stopped := time.Now()
-	waitUntil(ctx, t, "Argo CD no longer calls "+name+" Healthy", func(ctx context.Context) (bool, error) {
+	// Well within the 80 s after which etcd's liveness probe restarts it.
+	stoppedCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	waitUntil(stoppedCtx, t, "no apiserver of "+name+" Ready", func(ctx context.Context) (bool, error) {
+		d, err := env.client.AppsV1().Deployments(name).Get(ctx, name+"-apiserver", metav1.GetOptions{})
+		return err == nil && d.Status.ReadyReplicas == 0, err
+	})
+	waitUntil(stoppedCtx, t, "Argo CD no longer calls "+name+" Healthy", func(ctx context.Context) (bool, error) {
 		app, err := readApp(ctx, name)
 		return err == nil && app.Status.Health.Status != "" && app.Status.Health.Status != "Healthy", err
 	})
 	app := getApp(t, name)
-	t.Logf("%s's etcd stopped: Argo CD says %s (%s) after %.1fs", name, app.Status.Health.Status, app.Status.Health.Message, time.Since(stopped).Seconds())
-	ready := kubectl(t, "-n", name, "get", "deployment", name+"-apiserver", "-o", "jsonpath={.status.readyReplicas}")
-	assert.Contains(t, []string{"", "0"}, ready, "no apiserver Ready while etcd is stopped")
+	t.Logf("%s's etcd stopped %.1fs ago: Argo CD says %s (%s)", name, time.Since(stopped).Seconds(), app.Status.Health.Status, app.Status.Health.Message)
 	resume()
 	waitUntil(ctx, t, "Argo CD calls "+name+" Healthy again", func(ctx context.Context) (bool, error) {
 		app, err := readApp(ctx, name)
@@ -351,19 +356,20 @@ func refreshApplicationSet(t *testing.T) {
 	kubectl(t, "-n", metacluster.ArgoCDNamespace, "annotate", "--overwrite", "applicationset/tenant-masters", "argocd.argoproj.io/application-set-refresh=true")
 }
 
-// refreshApp asks Argo CD to compare the Application with git again and waits until it has.
+// refreshApp asks Argo CD to compare the Application with git again and waits until it has: the
+// controller removes the refresh annotation once it has persisted the comparison's status.
+// (reconciledAt has whole seconds, so a refresh within the second of the last one does not move
+// it.)
 func refreshApp(ctx context.Context, t *testing.T, name string) {
 	t.Helper()
-	before := getApp(t, name).Status.ReconciledAt
 	kubectl(t, "-n", metacluster.ArgoCDNamespace, "annotate", "--overwrite", "application/"+name, "argocd.argoproj.io/refresh=normal")
 	waitUntil(ctx, t, "Application "+name+" refreshed", func(ctx context.Context) (bool, error) {
-		out, err := kubectlStdinOutput(ctx, nil, "-n", metacluster.ArgoCDNamespace, "get", "application", name,
-			"-o", "jsonpath={.status.reconciledAt} {.metadata.annotations.argocd\\.argoproj\\.io/refresh}")
+		pending, err := kubectlStdinOutput(ctx, nil, "-n", metacluster.ArgoCDNamespace, "get", "application", name,
+			"-o", "jsonpath={.metadata.annotations.argocd\\.argoproj\\.io/refresh}")
 		if err != nil {
 			return false, err
 		}
-		reconciled, pending, _ := strings.Cut(out, " ")
-		return reconciled != before && pending == "", fmt.Errorf("reconciled at %s, refresh %q pending", reconciled, pending)
+		return pending == "", fmt.Errorf("refresh %q pending", pending)
 	})
 }
 
