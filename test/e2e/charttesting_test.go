@@ -29,14 +29,19 @@ func TestChartTestingInstall(t *testing.T) {
 	ct := filepath.Join(env.meta.CacheDir, "tools", "ct", toolVersions()["CT_VERSION"], "ct")
 	require.FileExists(t, ct, "built by hack/lint-chart.sh")
 	helm := helmFor(t, 3)
-	for _, chart := range []struct{ name, extraSetArgs string }{
-		{"tenant-master", "--post-renderer " + filepath.Join(root, "bin", "taowa-postrender")},
-		{"taowa-operator", ""},
-		{"taowa-eni-agent", ""},
+	for _, chart := range []struct {
+		name, extraSetArgs string
+		// crd is what the chart's crds/ holds: Helm installs it and never deletes it.
+		crd string
+	}{
+		{name: "tenant-master", extraSetArgs: "--post-renderer " + filepath.Join(root, "bin", "taowa-postrender")},
+		{name: "taowa-operator", crd: "clusters.taowa.io"},
+		{name: "taowa-eni-agent"},
 	} {
 		t.Run(chart.name, func(t *testing.T) {
 			t.Parallel()
 			start := time.Now()
+			crdExisted := chart.crd != "" && crdExists(ctx, t, chart.crd)
 			args := []string{"install", "--config", filepath.Join(root, "ct.yaml"), "--charts", filepath.Join("charts", chart.name),
 				"--helm-extra-args", "--timeout 600s"}
 			if chart.extraSetArgs != "" {
@@ -60,7 +65,22 @@ func TestChartTestingInstall(t *testing.T) {
 			for _, ns := range namespaces.Items {
 				assert.False(t, strings.HasPrefix(ns.Name, chart.name+"-"), "namespace %s left by ct install", ns.Name)
 			}
+			if chart.crd != "" && !crdExists(ctx, t, chart.crd) {
+				t.Errorf("CRD %s removed by the uninstall; Helm keeps what crds/ installed, as the chart README says", chart.crd)
+			}
+			if chart.crd != "" && !crdExisted {
+				// As found: TestOperator starts where no Cluster CRD is served.
+				kubectl(t, "delete", "crd", chart.crd, "--ignore-not-found", "--wait")
+			}
 			t.Logf("ct install %s: %.1fs", chart.name, time.Since(start).Seconds())
 		})
 	}
+}
+
+// crdExists says whether the meta cluster has the CustomResourceDefinition name.
+func crdExists(ctx context.Context, t *testing.T, name string) bool {
+	t.Helper()
+	out, err := kubectlStdinOutput(ctx, nil, "get", "crd", name, "--ignore-not-found", "-o", "name")
+	require.NoError(t, err, "%s", out)
+	return strings.TrimSpace(out) != ""
 }
