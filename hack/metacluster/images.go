@@ -191,6 +191,39 @@ func (c Config) Import(tarballs ...string) error {
 	return nil
 }
 
+// Images lists the names of the images in containerd's k8s.io namespace.
+func (c Config) Images() ([]string, error) {
+	out, err := exec.Command("ctr", "--address", c.ContainerdSocket(), "--namespace", "k8s.io", "images", "list", "--quiet").Output()
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	var refs []string
+	for _, ref := range strings.Fields(string(out)) {
+		// containerd lists each image under its name and again under its digest.
+		if !strings.HasPrefix(ref, "sha256:") {
+			refs = append(refs, ref)
+		}
+	}
+	return refs, nil
+}
+
+// ExportImages writes every image of containerd's k8s.io namespace to one tarball at path, for
+// Import to load into a cluster brought up anew. It returns the images' names.
+func (c Config) ExportImages(path string) ([]string, error) {
+	refs, err := c.Images()
+	if err != nil {
+		return nil, err
+	}
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("export images: containerd at %s holds none", c.ContainerdSocket())
+	}
+	args := append([]string{"--address", c.ContainerdSocket(), "--namespace", "k8s.io", "images", "export", path}, refs...)
+	if out, err := exec.Command("ctr", args...).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("export images to %s: %w: %s", path, err, strings.TrimSpace(string(out)))
+	}
+	return refs, nil
+}
+
 // BuildAndImport builds the images (or takes them from the cache) and imports them.
 func (c Config) BuildAndImport(images ...Image) error {
 	var tars []string

@@ -11,17 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taowa/taowa/hack/metacluster"
 )
 
-// This file's name sorts after every other test file on purpose: go test runs files in name
-// order, and the test below replaces the cluster with a new one, without the tenant images that
-// `make images` loaded.
-
 // TestUpIsIdempotentAndRecovers: `up` on a healthy cluster changes nothing; after a `down` and an
 // `up` killed halfway, the next `up` cleans what the killed run left and brings a healthy cluster.
+// The images the cluster held (the tenant images `make images` loaded) are exported before and
+// imported after, so that the tests running after this one (the parallel ones) find them.
 func TestUpIsIdempotentAndRecovers(t *testing.T) {
 	if !env.local {
 		t.Skip("needs the local meta cluster")
@@ -32,6 +31,9 @@ func TestUpIsIdempotentAndRecovers(t *testing.T) {
 	require.NoError(t, metaclusterCmd(ctx, "up").Run())
 	require.Equal(t, apiserver, daemonPID(t, "kube-apiserver"), "up on a healthy cluster restarted the apiserver")
 
+	images := filepath.Join(t.TempDir(), "images.tar")
+	refs, err := env.meta.ExportImages(images)
+	require.NoError(t, err)
 	require.NoError(t, metaclusterCmd(ctx, "down").Run())
 	killed := metaclusterCmd(ctx, "up")
 	require.NoError(t, killed.Start())
@@ -44,6 +46,10 @@ func TestUpIsIdempotentAndRecovers(t *testing.T) {
 
 	require.NoError(t, metaclusterCmd(ctx, "up").Run())
 	require.NoError(t, metacluster.Healthy(ctx, env.meta))
+	require.NoError(t, env.meta.Import(images))
+	after, err := env.meta.Images()
+	require.NoError(t, err)
+	assert.Subset(t, after, refs, "images the cluster held before down and up")
 }
 
 // daemonPID returns the content of a daemon's PID file: its PID and start time.
